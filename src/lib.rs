@@ -1,0 +1,22 @@
+//! infocus: the in-focus pixels of every slice of a widefield focal stack.
+//!
+//! Data flows one way, and the modules are laid out in that order:
+//!
+//! ```text
+//! io -> stack -> measure -> map -> threshold -> products
+//!                              \-> segment (presets) -/
+//! ```
+//!
+//! The core knows nothing of C, Java or Python: the doors (`ffi`, the CLI in
+//! `main.rs`) only translate types and errors.
+
+pub mod error;
+pub mod progress;
+pub mod stack;
+
+pub use error::{Error, Result};
+pub use progress::Progress;
+pub use stack::{PixelType, Stack, StackView};
+
+/// The library version, derived once from Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
