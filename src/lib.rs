@@ -11,8 +11,12 @@
 //! `main.rs`) only translate types and errors.
 
 pub mod error;
+pub mod map;
+pub mod measure;
+pub mod products;
 pub mod progress;
 pub mod stack;
+pub mod threshold;
 
 pub use error::{Error, Result};
 pub use progress::Progress;
