@@ -15,6 +15,7 @@ pub mod map;
 pub mod measure;
 pub mod products;
 pub mod progress;
+pub mod segment;
 pub mod stack;
 pub mod threshold;
 
