@@ -11,11 +11,13 @@
 //! `main.rs`) only translate types and errors.
 
 pub mod error;
+pub mod eval;
 pub mod map;
 pub mod measure;
 pub mod products;
 pub mod progress;
 pub mod stack;
+pub mod synth;
 pub mod threshold;
 
 pub use error::{Error, Result};
