@@ -11,12 +11,14 @@
 //! `main.rs`) only translate types and errors.
 
 pub mod error;
+pub mod eval;
 pub mod map;
 pub mod measure;
 pub mod products;
 pub mod progress;
 pub mod segment;
 pub mod stack;
+pub mod synth;
 pub mod threshold;
 
 pub use error::{Error, Result};
