@@ -8,7 +8,9 @@
 mod common;
 
 use common::literal::{self, MEASURES};
-use common::{Kind, assert_close, constant_stack, random_stack, structured_stack, to_stack};
+use common::{
+    Kind, compare_maps, constant_stack, patchy_stack, random_stack, structured_stack, to_stack,
+};
 use infocus::Progress;
 use infocus::map::{MapParams, focus_map};
 use infocus::measure::Measure;
@@ -18,7 +20,8 @@ use proptest::prelude::*;
 const REL: f64 = 1e-6;
 
 fn measure(name: &str) -> Measure {
-    name.parse::<Measure>().unwrap_or_else(|_| panic!("Measure does not parse {name:?}"))
+    name.parse::<Measure>()
+        .unwrap_or_else(|_| panic!("Measure does not parse {name:?}"))
 }
 
 fn params(name: &str, window: usize, strides: &[usize]) -> MapParams {
@@ -35,15 +38,39 @@ fn fast_map(kind: Kind, stack: &Array3<f64>, p: &MapParams) -> Array3<f32> {
 }
 
 /// Runs the fast map and the oracle on the same stack and compares them.
-fn check(kind: Kind, stack: &Array3<f64>, name: &str, window: usize, strides: &[usize], what: &str) {
+fn compare(
+    kind: Kind,
+    stack: &Array3<f64>,
+    name: &str,
+    window: usize,
+    strides: &[usize],
+    what: &str,
+) -> Result<(), String> {
     let fast = fast_map(kind, stack, &params(name, window, strides));
     let oracle = literal::literal_map(stack, kind == Kind::U8, name, window, strides);
-    assert_close(
+    compare_maps(
         &fast,
         &oracle,
         REL,
-        &format!("{what}: {name}, {kind:?} {:?}, window {window}, strides {strides:?}", stack.dim()),
-    );
+        &format!(
+            "{what}: {name}, {kind:?} {:?}, window {window}, strides {strides:?}",
+            stack.dim()
+        ),
+    )
+}
+
+/// [`compare`], panicking on a difference.
+fn check(
+    kind: Kind,
+    stack: &Array3<f64>,
+    name: &str,
+    window: usize,
+    strides: &[usize],
+    what: &str,
+) {
+    if let Err(e) = compare(kind, stack, name, window, strides, what) {
+        panic!("{e}");
+    }
 }
 
 // ---------------------------------------------------------------- the API --
@@ -75,7 +102,14 @@ fn paper_preset_is_the_papers() {
 
 fn check_paper(kind: Kind, stack: &Array3<f64>, name: &str, what: &str) {
     let p = MapParams::paper();
-    check(kind, stack, name, p.window, &p.strides, &format!("paper preset, {what}"));
+    check(
+        kind,
+        stack,
+        name,
+        p.window,
+        &p.strides,
+        &format!("paper preset, {what}"),
+    );
 }
 
 #[test]
@@ -130,7 +164,10 @@ fn paper_std_f32() {
 /// (window, strides, shape): small windows, several strides, a stride larger
 /// than the window (pixels no window covers), stride equal to the window,
 /// a window larger than the image, odd sizes, a single row and a single column.
-const CASES: &[(usize, &[usize], (usize, usize, usize))] = &[
+/// (window, strides, shape).
+type Case = (usize, &'static [usize], (usize, usize, usize));
+
+const CASES: &[Case] = &[
     (7, &[2, 3, 5], (2, 37, 29)),
     (16, &[4], (1, 40, 52)),
     (64, &[3, 8], (2, 23, 31)),
@@ -143,19 +180,30 @@ const CASES: &[(usize, &[usize], (usize, usize, usize))] = &[
     (1, &[1, 2], (1, 6, 7)),
 ];
 
+/// Every case, stack and measure; reports all failures at once.
 fn check_all_measures(kind: Kind, seed: u64) {
+    let mut failures = Vec::new();
     for (i, &(window, strides, shape)) in CASES.iter().enumerate() {
         let seed = seed + 100 * i as u64;
         let stacks = [
             ("random", random_stack(kind, shape, seed)),
             ("structured", structured_stack(kind, shape, seed + 1)),
+            ("patchy", patchy_stack(kind, shape, seed + 2)),
         ];
         for (what, st) in &stacks {
             for name in MEASURES {
-                check(kind, st, name, window, strides, what);
+                if let Err(e) = compare(kind, st, name, window, strides, what) {
+                    failures.push(e);
+                }
             }
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} comparisons failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -194,7 +242,7 @@ fn kind_strategy() -> impl Strategy<Value = Kind> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn fast_equals_oracle(
@@ -225,7 +273,16 @@ proptest! {
 /// (vollath of a constant c is c^2 per lag-1 pair minus c^2 per lag-2 pair).
 #[test]
 fn constant_stack_scores_exactly_zero() {
-    let zero_measures = ["std", "variance", "brenner", "tenengrad", "laplacian", "smd", "entropy", "dwt"];
+    let zero_measures = [
+        "std",
+        "variance",
+        "brenner",
+        "tenengrad",
+        "laplacian",
+        "smd",
+        "entropy",
+        "dwt",
+    ];
     let stacks = [
         (Kind::U8, 0.0),
         (Kind::U8, 17.0),
@@ -246,7 +303,12 @@ fn constant_stack_scores_exactly_zero() {
         (1, &[1]),
     ];
     for (kind, value) in stacks {
-        for (shape, setting) in [((2, 150, 170), 0), ((1, 19, 23), 1), ((1, 19, 23), 2), ((1, 5, 4), 3)] {
+        for (shape, setting) in [
+            ((2, 150, 170), 0),
+            ((1, 19, 23), 1),
+            ((1, 19, 23), 2),
+            ((1, 5, 4), 3),
+        ] {
             let st = constant_stack(kind, shape, value);
             let (window, strides) = settings[setting];
             for name in zero_measures {
@@ -261,7 +323,14 @@ fn constant_stack_scores_exactly_zero() {
             }
             if setting != 0 {
                 // (The oracle is slow on the paper setting; the small ones suffice.)
-                check(kind, &st, "vollath", window, strides, &format!("constant {value}"));
+                check(
+                    kind,
+                    &st,
+                    "vollath",
+                    window,
+                    strides,
+                    &format!("constant {value}"),
+                );
             }
         }
     }

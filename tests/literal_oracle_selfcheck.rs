@@ -104,7 +104,8 @@ fn window_inside_a_larger_slice() {
 fn small_windows() {
     let img = m();
     let bins = u8_bins(&img);
-    let score = |name, y0, y1, x0, x1| literal::window_score(name, &img, y0, y1, x0, x1, Some(&bins));
+    let score =
+        |name, y0, y1, x0, x1| literal::window_score(name, &img, y0, y1, x0, x1, Some(&bins));
     // 1 x 1 window: nothing varies, no pair, no block.
     for name in MEASURES {
         assert_eq!(score(name, 2, 3, 1, 2), 0.0, "{name} on 1x1");
@@ -117,7 +118,10 @@ fn small_windows() {
     assert_eq!(score("vollath", 0, 2, 0, 2), 6.0); // 1*2 + 2*2, no lag-2 pair
     assert!(close(score("dwt", 0, 2, 0, 2), (3.0f64 / 49.0).sqrt()));
     assert!(close(score("variance", 0, 2, 0, 2), 0.1875)); // mean 1.75
-    assert!(close(score("entropy", 0, 2, 0, 2), 2.0 - 0.75 * 3f64.log2())); // counts 1, 3
+    assert!(close(
+        score("entropy", 0, 2, 0, 2),
+        2.0 - 0.75 * 3f64.log2()
+    )); // counts 1, 3
     // 1 x 5 row [1 2 4 7 11]: horizontal terms only.
     assert_eq!(score("brenner", 0, 1, 0, 5), 30.0);
     assert_eq!(score("laplacian", 0, 1, 0, 5), 3.0);
@@ -142,9 +146,13 @@ fn small_windows() {
 #[test]
 fn entropy_bins_u16_and_f32() {
     // Whole-stack range [-1, 1]: b = min(255, floor(256 (v + 1) / 2)).
-    let st = Array3::from_shape_vec((2, 1, 4), vec![-1.0, 0.0, 1.0, 0.99, -0.99, 0.5, -1.0, 1.0]).unwrap();
+    let st = Array3::from_shape_vec((2, 1, 4), vec![-1.0, 0.0, 1.0, 0.99, -0.99, 0.5, -1.0, 1.0])
+        .unwrap();
     let b = literal::entropy_bins(&st, false);
-    assert_eq!(b.iter().copied().collect::<Vec<_>>(), vec![0, 128, 255, 254, 1, 192, 0, 255]);
+    assert_eq!(
+        b.iter().copied().collect::<Vec<_>>(),
+        vec![0, 128, 255, 254, 1, 192, 0, 255]
+    );
     // u16 range: the stack's own min and max, not 0..65535.
     let st = Array3::from_shape_vec((1, 1, 4), vec![1000.0, 1001.0, 1500.0, 2000.0]).unwrap();
     let b = literal::entropy_bins(&st, false);
@@ -154,7 +162,13 @@ fn entropy_bins_u16_and_f32() {
     assert!(literal::entropy_bins(&st, false).iter().all(|&v| v == 0));
     // u8: the raw value, whatever the stack's range.
     let st = Array3::from_shape_vec((1, 1, 3), vec![3.0, 4.0, 200.0]).unwrap();
-    assert_eq!(literal::entropy_bins(&st, true).iter().copied().collect::<Vec<_>>(), vec![3, 4, 200]);
+    assert_eq!(
+        literal::entropy_bins(&st, true)
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![3, 4, 200]
+    );
     // One window holding bins 0 and 255 equally often: 1 bit.
     let st = Array3::from_shape_vec((1, 2, 2), vec![0.0, 65535.0, 65535.0, 0.0]).unwrap();
     let map = literal::literal_map(&st, false, "entropy", 2, &[2]);
@@ -171,30 +185,60 @@ fn sliding_scheme_by_hand() {
     // the windows with y0 in {y-1, y}, x0 in {x-1, x}: R(y) = 2, 4, 3 and
     // C(x) = 1, 2, 1, so the map is R(y) C(x).
     let stride1 = array![[[2.0f32, 4.0, 2.0], [4.0, 8.0, 4.0], [3.0, 6.0, 3.0]]];
-    assert_eq!(literal::literal_map(&st, false, "brenner", 2, &[1]), stride1);
+    assert_eq!(
+        literal::literal_map(&st, false, "brenner", 2, &[1]),
+        stride1
+    );
     // Stride 2: origins 0, 2; windows rows 0..2 | 2..3, cols 0..2 | 2..3.
     let stride2 = array![[[2.0f32, 2.0, 0.0], [2.0, 2.0, 0.0], [1.0, 1.0, 0.0]]];
-    assert_eq!(literal::literal_map(&st, false, "brenner", 2, &[2]), stride2);
+    assert_eq!(
+        literal::literal_map(&st, false, "brenner", 2, &[2]),
+        stride2
+    );
     // Stride 3: the one window rows 0..2, cols 0..2, score 2.
     let stride3 = array![[[2.0f32, 2.0, 0.0], [2.0, 2.0, 0.0], [0.0, 0.0, 0.0]]];
-    assert_eq!(literal::literal_map(&st, false, "brenner", 2, &[3]), stride3);
+    assert_eq!(
+        literal::literal_map(&st, false, "brenner", 2, &[3]),
+        stride3
+    );
     // The maximum over strides, in any order.
-    assert_eq!(literal::literal_map(&st, false, "brenner", 2, &[3, 2]), stride2);
-    assert_eq!(literal::literal_map(&st, false, "brenner", 2, &[2, 1, 3]), stride1);
+    assert_eq!(
+        literal::literal_map(&st, false, "brenner", 2, &[3, 2]),
+        stride2
+    );
+    assert_eq!(
+        literal::literal_map(&st, false, "brenner", 2, &[2, 1, 3]),
+        stride1
+    );
     // A window larger than the slice: one window, the whole slice, at stride 5.
     // brenner 3 x 2 = 6 on every pixel.
-    assert_eq!(literal::literal_map(&st, false, "brenner", 10, &[5]), Array3::from_elem((1, 3, 3), 6.0f32));
+    assert_eq!(
+        literal::literal_map(&st, false, "brenner", 10, &[5]),
+        Array3::from_elem((1, 3, 3), 6.0f32)
+    );
     // Vollath can be negative, and the maximum keeps the larger (less negative).
     // Row [3 0 5 1], window 3: windows at x0 = 0 [3 0 5] -> 0 - 15 = -15,
     // x0 = 1 [0 5 1] -> 5, x0 = 2 [5 1] -> 5, x0 = 3 [1] -> 0.
     let row = Array3::from_shape_vec((1, 1, 4), vec![3.0, 0.0, 5.0, 1.0]).unwrap();
     // Stride 3: x0 = 0, 3.
-    assert_eq!(literal::literal_map(&row, false, "vollath", 3, &[3]), array![[[-15.0f32, -15.0, -15.0, 0.0]]]);
+    assert_eq!(
+        literal::literal_map(&row, false, "vollath", 3, &[3]),
+        array![[[-15.0f32, -15.0, -15.0, 0.0]]]
+    );
     // Stride 2: x0 = 0, 2.
-    assert_eq!(literal::literal_map(&row, false, "vollath", 3, &[2]), array![[[-15.0f32, -15.0, -10.0, 5.0]]]);
-    assert_eq!(literal::literal_map(&row, false, "vollath", 3, &[3, 2]), array![[[-15.0f32, -15.0, -10.0, 5.0]]]);
+    assert_eq!(
+        literal::literal_map(&row, false, "vollath", 3, &[2]),
+        array![[[-15.0f32, -15.0, -10.0, 5.0]]]
+    );
+    assert_eq!(
+        literal::literal_map(&row, false, "vollath", 3, &[3, 2]),
+        array![[[-15.0f32, -15.0, -10.0, 5.0]]]
+    );
     // Stride 1: all four.
-    assert_eq!(literal::literal_map(&row, false, "vollath", 3, &[2, 1, 3]), array![[[-15.0f32, -10.0, -5.0, 10.0]]]);
+    assert_eq!(
+        literal::literal_map(&row, false, "vollath", 3, &[2, 1, 3]),
+        array![[[-15.0f32, -10.0, -5.0, 10.0]]]
+    );
 }
 
 /// Slices are independent; std is the population std, summed over windows.
@@ -203,12 +247,17 @@ fn stack_is_slice_by_slice() {
     let a = m();
     let mut st = Array3::<f64>::zeros((2, 4, 5));
     st.slice_mut(s![0, .., ..]).assign(&a);
-    st.slice_mut(s![1, .., ..]).assign(&a.mapv(|v| 2.0 * v + 1.0));
+    st.slice_mut(s![1, .., ..])
+        .assign(&a.mapv(|v| 2.0 * v + 1.0));
     // Window 5, stride 8: one window, the whole slice.
     let map = literal::literal_map(&st, false, "std", 5, &[8]);
     let std0 = 9.0875f64.sqrt();
     assert!(map.slice(s![0, .., ..]).iter().all(|&v| v == std0 as f32));
-    assert!(map.slice(s![1, .., ..]).iter().all(|&v| v == (2.0 * std0) as f32));
+    assert!(
+        map.slice(s![1, .., ..])
+            .iter()
+            .all(|&v| v == (2.0 * std0) as f32)
+    );
 }
 
 /// The oracle's variance is the two-pass one: exactly 0 for a constant window

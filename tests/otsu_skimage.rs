@@ -32,7 +32,8 @@ fn references() -> Vec<Reference> {
     jsons
         .into_iter()
         .map(|json| {
-            let meta: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            let meta: Value =
+                serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
             let name = meta["name"].as_str().unwrap().to_string();
             assert_eq!(meta["dtype"], "float32");
             assert_eq!(meta["byte_order"], "little");
@@ -45,12 +46,21 @@ fn references() -> Vec<Reference> {
                 .collect();
             let shape = [shape[0], shape[1], shape[2]];
             let bytes = std::fs::read(json.with_extension("bin")).unwrap();
-            assert_eq!(bytes.len(), 4 * shape.iter().product::<usize>(), "{name}.bin size");
+            assert_eq!(
+                bytes.len(),
+                4 * shape.iter().product::<usize>(),
+                "{name}.bin size"
+            );
             let values = bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
-            Reference { name, shape, values, meta }
+            Reference {
+                name,
+                shape,
+                values,
+                meta,
+            }
         })
         .collect()
 }
@@ -61,7 +71,8 @@ fn assert_within_a_bin(values: &[f32], expect: &Value, what: &str) {
     let width = expect["bin_width"].as_f64().unwrap();
     let plateau = expect["plateau_bins"].as_u64().unwrap_or(1);
     let ours = infocus::threshold::otsu_level(values, 256) as f64;
-    let slack = 4.0 * f32::EPSILON as f64 * skimage.abs().max(expect["max"].as_f64().unwrap().abs());
+    let slack =
+        4.0 * f32::EPSILON as f64 * skimage.abs().max(expect["max"].as_f64().unwrap().abs());
     assert!(
         (ours - skimage).abs() <= width + slack,
         "{what}: otsu_level {ours}, skimage {skimage}, differ by {:.3} bins (bin width {width}, \
@@ -75,7 +86,11 @@ fn assert_within_a_bin(values: &[f32], expect: &Value, what: &str) {
 #[test]
 fn reference_data_is_there() {
     let refs = references();
-    assert!(refs.len() >= 6, "expected at least 6 reference arrays, found {}", refs.len());
+    assert!(
+        refs.len() >= 6,
+        "expected at least 6 reference arrays, found {}",
+        refs.len()
+    );
 }
 
 #[test]

@@ -68,7 +68,10 @@ pub fn window_score(
     bins: Option<&Array2<u8>>,
 ) -> f64 {
     let (h, w) = slice.dim();
-    assert!(y0 < y1 && y1 <= h && x0 < x1 && x1 <= w, "window out of the slice");
+    assert!(
+        y0 < y1 && y1 <= h && x0 < x1 && x1 <= w,
+        "window out of the slice"
+    );
     match measure {
         "std" => variance(slice, y0, y1, x0, x1).sqrt(),
         "variance" => variance(slice, y0, y1, x0, x1),
@@ -125,7 +128,8 @@ pub fn tenengrad(img: &Array2<f64>, y0: usize, y1: usize, x0: usize, x1: usize) 
     let mut s = 0.0;
     for y in y0..y1 {
         for x in x0..x1 {
-            let inside = y >= y0 + 1 && y + 1 < y1 && x >= x0 + 1 && x + 1 < x1;
+            // y - 1 >= y0, y + 1 < y1, x - 1 >= x0, x + 1 < x1.
+            let inside = y > y0 && y + 1 < y1 && x > x0 && x + 1 < x1;
             if !inside {
                 continue;
             }
@@ -145,14 +149,16 @@ pub fn laplacian(img: &Array2<f64>, y0: usize, y1: usize, x0: usize, x1: usize) 
     let mut s = 0.0;
     for y in y0..y1 {
         for x in x0..x1 {
-            if x >= x0 + 1 && x + 1 < x1 {
+            // x - 1 and x + 1 inside.
+            if x > x0 && x + 1 < x1 {
                 s += (i(y, x - 1) - 2.0 * i(y, x) + i(y, x + 1)).abs();
             }
         }
     }
     for y in y0..y1 {
         for x in x0..x1 {
-            if y >= y0 + 1 && y + 1 < y1 {
+            // y - 1 and y + 1 inside.
+            if y > y0 && y + 1 < y1 {
                 s += (i(y - 1, x) - 2.0 * i(y, x) + i(y + 1, x)).abs();
             }
         }
@@ -166,7 +172,8 @@ pub fn smd(img: &Array2<f64>, y0: usize, y1: usize, x0: usize, x1: usize) -> f64
     let mut s = 0.0;
     for y in y0..y1 {
         for x in x0..x1 {
-            if y >= y0 + 1 {
+            // y - 1 inside.
+            if y > y0 {
                 s += (i(y, x) - i(y - 1, x)).abs();
             }
         }
@@ -240,7 +247,11 @@ pub fn dwt(img: &Array2<f64>, y0: usize, y1: usize, x0: usize, x1: usize) -> f64
             approx += ll * ll;
         }
     }
-    if approx == 0.0 { 0.0 } else { (detail / approx).sqrt() }
+    if approx == 0.0 {
+        0.0
+    } else {
+        (detail / approx).sqrt()
+    }
 }
 
 /// The entropy bin of every pixel of the stack: the raw value for u8 stacks,
@@ -248,7 +259,10 @@ pub fn dwt(img: &Array2<f64>, y0: usize, y1: usize, x0: usize, x1: usize) -> f64
 pub fn entropy_bins(stack: &Array3<f64>, is_u8: bool) -> Array3<u8> {
     if is_u8 {
         return stack.mapv(|v| {
-            assert!((0.0..=255.0).contains(&v) && v.fract() == 0.0, "not a u8 value: {v}");
+            assert!(
+                (0.0..=255.0).contains(&v) && v.fract() == 0.0,
+                "not a u8 value: {v}"
+            );
             v as u8
         });
     }
@@ -334,7 +348,11 @@ pub fn literal_map(
     strides: &[usize],
 ) -> Array3<f32> {
     let (z, h, w) = stack.dim();
-    let bins = if measure == "entropy" { Some(entropy_bins(stack, is_u8)) } else { None };
+    let bins = if measure == "entropy" {
+        Some(entropy_bins(stack, is_u8))
+    } else {
+        None
+    };
     let mut out = Array3::<f32>::zeros((z, h, w));
     for k in 0..z {
         let slice = stack.index_axis(Axis(0), k).to_owned();
