@@ -11,6 +11,7 @@
 //! `main.rs`) only translate types and errors.
 
 pub mod error;
+pub mod io;
 pub mod progress;
 pub mod stack;
 
