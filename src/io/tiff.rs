@@ -366,6 +366,8 @@ fn page_info(dec: &mut Dec, path: &Path, page: usize) -> Result<PageInfo> {
         )));
     }
     match photometric {
+        // WhiteIsZero integer pages are inverted by the decoder (max - v), so
+        // that larger always means brighter; focus measures do not care.
         Some(0 | 1) | None => {}
         Some(2) => {
             return Err(fail(
