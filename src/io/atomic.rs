@@ -1,0 +1,89 @@
+//! Atomic file replacement.
+//!
+//! A focal stack or a model file that is half written is worse than none: the
+//! next run would read it as data. So every writer first fills a hidden
+//! temporary file in the target's own directory (a rename is only atomic
+//! within one file system), syncs it, and renames it over the target only when
+//! everything succeeded. On any failure, including a cancel from the caller's
+//! progress callback, the temporary file is removed and an existing target is
+//! left exactly as it was.
+
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Distinguishes temporary files of concurrent writes within one process.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Removes the temporary file unless the write went through, so that an error
+/// or a panic inside the caller's closure leaves no debris behind.
+struct TempGuard {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes `path` atomically: `f` fills a buffered temporary file next to it,
+/// which replaces `path` only if `f` and the flush and sync all succeed.
+///
+/// On error the temporary file is removed and an existing `path` is untouched;
+/// the closure's own error (for example [`Error::Cancelled`]) is returned as is.
+pub fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+    let file_name = path.file_name().ok_or_else(|| {
+        Error::invalid(format!("{}: not a file name to write to", path.display()))
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(".{}.{}.tmp", std::process::id(), n));
+    let tmp = dir.join(tmp_name);
+
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(&tmp, e))?;
+    let mut guard = TempGuard {
+        path: tmp.clone(),
+        armed: true,
+    };
+
+    let mut writer = BufWriter::new(file);
+    f(&mut writer)?;
+    writer.flush().map_err(|e| Error::io(&tmp, e))?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| Error::io(&tmp, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(file);
+
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    guard.armed = false;
+
+    // Make the rename itself durable. Not every platform or file system lets
+    // a directory be opened and synced; the data is already safe, so a
+    // failure here is not an error.
+    #[cfg(unix)]
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Maps an I/O error met while writing through [`write_atomic`]'s writer.
+pub(crate) fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::io(path, e)
+}
