@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod eval;
+pub(crate) mod filters;
 pub mod io;
 pub mod map;
 pub mod measure;

@@ -23,7 +23,7 @@
 mod integral;
 
 use crate::error::{Error, Result};
-use crate::measure::{entropy_bins, entropy_of_counts, terms, Measure, WindowSum};
+use crate::measure::{entropy_bins, entropy_of_counts, terms, Compensated, Measure, WindowSum};
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
 use integral::TermSums;
@@ -103,7 +103,7 @@ pub(crate) fn slice_map(stack: &StackView, k: usize, range: (f64, f64), p: &MapP
             if stack.pixel_type().is_integer() {
                 sum_grids::<i64>(m, slice.view(), true, p.window)
             } else {
-                sum_grids::<f64>(m, slice.view(), false, p.window)
+                sum_grids::<Compensated>(m, slice.view(), false, p.window)
             }
         }
     };

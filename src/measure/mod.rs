@@ -29,7 +29,7 @@
 mod sums;
 mod terms;
 
-pub use sums::WindowSum;
+pub use sums::{Compensated, WindowSum};
 pub(crate) use terms::{entropy_bins, entropy_of_counts, terms, Term};
 
 use crate::error::Error;

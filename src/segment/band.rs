@@ -4,31 +4,32 @@
 //! crosses the focal plane and blurred elsewhere. So instead of asking "is
 //! this window's score high?", as the paper's Otsu masks do, we ask:
 //!
-//! 1. **How sharp is each pixel in each slice?** The local gradient energy
-//!    `G_k(p)` (mean squared central-difference gradient over a small box).
-//!    White noise of variance `s^2` gives `G = s^2`, so scores read in units of
-//!    the noise.
-//! 2. **Where is its best focus?** `d(p) = argmax_k G_k(p)`, refined to a
-//!    sub-slice position by a parabola through the peak and its neighbours,
-//!    then median-smoothed within the specimen (edges between specimen and
-//!    background are respected; steps in depth survive a median).
-//! 3. **Is it specimen at all?** Only if its best-focus sharpness beats the
-//!    noise: `max_k G_k(p) / s^2 >= min_contrast`. Empty background is in
-//!    focus nowhere, however its noise fluctuates.
-//! 4. **How deep is the depth of field?** Given by the user in slices, or
-//!    estimated: blurring a texture by a Gaussian of width `sigma` raises its
-//!    correlation area `tau^2 = variance / gradient energy` by `sigma^2`
-//!    whatever the texture, so comparing `tau^2` at best focus with `tau^2`
-//!    `D` slices away gives the blur growth `beta` (pixels per slice). The
-//!    depth of field is the defocus range over which the blur stays under one
-//!    pixel: `dof = 2 sqrt(1 - 0.5^2) / beta` (a focused image already has
-//!    about half a pixel of blur).
+//! 1. **How sharp is each pixel in each slice, measured against the noise?**
+//!    Three band-pass images (differences of Gaussians at 0-1, 1-2 and 2-4
+//!    px) catch fine, medium and coarse texture. Each band's local energy is
+//!    divided by what white noise of the stack's noise level would give in
+//!    that band (its exact gain through the filter), minus 1: a score of 0 is
+//!    pure noise, 3 is four times the noise energy. This is the preset's
+//!    focus map. Each pixel uses the band where its best score is highest.
+//! 2. **Where is its best focus?** The argmax over slices of that score,
+//!    refined to a sub-slice position by a parabola through the peak, then
+//!    median-smoothed within the specimen (steps in depth survive a median).
+//! 3. **Is it specimen at all?** Only if its best score reaches
+//!    `min_contrast`: empty background is in focus nowhere, however its noise
+//!    fluctuates.
+//! 4. **How deep is the depth of field?** Given in slices, or estimated by
+//!    blur matching: the all-in-focus image, blurred by a Gaussian of width
+//!    `s`, is compared with each defocused slice; the best `s` at `D` slices
+//!    from focus gives the blur growth `beta = s / D` (px per slice, median
+//!    over the specimen). The depth of field is the defocus range over which
+//!    the blur stays under one pixel: `dof = 2 sqrt(1 - 0.5^2) / beta`
+//!    (a focused image already carries about half a pixel of blur).
 //! 5. **Masks**: pixel `p` is in focus in slice `k` when it is specimen and
 //!    `|k - d(p)| <= dof / 2`.
 
-use super::filters::{box_mean, gradient_energy, masked_median, median, noise_sigma};
 use super::Segmentation;
 use crate::error::{Error, Result};
+use crate::filters::{box_mean, erode, gaussian_blur, kernel, masked_median, median, noise_response, remove_small, NoiseModel};
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
 use ndarray::{Array2, Array3, Axis, Zip};
@@ -37,15 +38,23 @@ use rayon::prelude::*;
 /// The in-focus blur of the optics assumed by the depth-of-field estimate, px.
 const FOCUSED_BLUR: f64 = 0.5;
 
+/// Erosion beyond half the averaging box, px.
+const ERODE_EXTRA: usize = 1;
+
+/// Band-pass filters: (inner sigma, outer sigma, box radius relative to the
+/// user's radius). Sigma 0 is the image itself.
+const BANDS: [(f64, f64, f64); 3] = [(0.0, 1.0, 1.0), (1.0, 2.0, 1.3), (2.0, 4.0, 2.0)];
+
 /// Parameters of the `default` preset, in words a microscopist uses.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BandParams {
     /// Depth of field in slices; `None` estimates it from the stack.
     pub dof: Option<f64>,
-    /// How many times the noise's gradient energy the best-focus sharpness
-    /// must reach for a pixel to count as specimen.
+    /// The best-focus sharpness a pixel needs to count as specimen, as
+    /// excess energy over the noise's (0 = noise level, 1 = twice the noise).
     pub min_contrast: f64,
-    /// Radius in pixels of the box the sharpness is averaged over.
+    /// Radius in pixels of the finest band's averaging box (coarser bands
+    /// average over proportionally larger boxes).
     pub radius: usize,
     /// Radius in pixels of the median that smooths the depth map (0: none).
     pub smoothing: usize,
@@ -55,7 +64,7 @@ impl Default for BandParams {
     fn default() -> Self {
         BandParams {
             dof: None,
-            min_contrast: 4.0,
+            min_contrast: 1.0,
             radius: 3,
             smoothing: 2,
         }
@@ -82,130 +91,248 @@ impl BandParams {
     }
 }
 
-/// Per-slice local statistics: sharpness `g`, local variance `v`, noise sigma.
-struct SliceStats {
-    g: Array2<f32>,
-    v: Array2<f32>,
-    noise: f64,
+/// A slice as a row-major f32 image.
+fn slice_f32(stack: &StackView, k: usize) -> Vec<f32> {
+    stack.slice_f64(k).iter().map(|&v| v as f32).collect()
 }
 
-fn slice_stats(stack: &StackView, k: usize, r: usize) -> SliceStats {
+fn blur(img: &[f32], h: usize, w: usize, sigma: f64) -> Vec<f32> {
+    if sigma > 0.0 { gaussian_blur(img, h, w, sigma) } else { img.to_vec() }
+}
+
+fn box_radius(p: &BandParams, rel: f64) -> usize {
+    (p.radius as f64 * rel).round().max(1.0) as usize
+}
+
+/// Local energy of each band of slice `k` (one H x W image per band), then
+/// the slice's local mean brightness at each band's box.
+fn band_energies(stack: &StackView, k: usize, p: &BandParams) -> (Vec<Array2<f32>>, Vec<Array2<f32>>) {
+    let (_, h, w) = stack.dim();
+    let img = slice_f32(stack, k);
+    let mut cache: Vec<(f64, Vec<f32>)> = Vec::new();
+    let mut blurred = |s: f64| -> Vec<f32> {
+        if let Some((_, b)) = cache.iter().find(|(c, _)| *c == s) {
+            return b.clone();
+        }
+        let b = blur(&img, h, w, s);
+        cache.push((s, b.clone()));
+        b
+    };
+    let energies = BANDS
+        .iter()
+        .map(|&(inner, outer, rel)| {
+            let (a, b) = (blurred(inner), blurred(outer));
+            let sq = Array2::from_shape_fn((h, w), |(y, x)| f64::from(a[y * w + x] - b[y * w + x]).powi(2));
+            box_mean(sq.view(), box_radius(p, rel)).mapv(|v| v as f32)
+        })
+        .collect();
+    let plain = Array2::from_shape_fn((h, w), |(y, x)| f64::from(img[y * w + x]));
+    let means = BANDS.iter().map(|&(_, _, rel)| box_mean(plain.view(), box_radius(p, rel)).mapv(|v| v as f32)).collect();
+    (energies, means)
+}
+
+/// Samples of (local mean, noise response) of slice `k` for the noise model.
+fn noise_samples(stack: &StackView, k: usize) -> Vec<(f64, f64)> {
     let img = stack.slice_f64(k);
-    let g = box_mean(gradient_energy(img.view()).view(), r);
-    let mean = box_mean(img.view(), r);
-    let sq = box_mean(img.mapv(|v| v * v).view(), r);
-    let v = Zip::from(&sq).and(&mean).map_collect(|&s, &m| (s - m * m).max(0.0) as f32);
-    SliceStats {
-        g: g.mapv(|x| x as f32),
-        v,
-        noise: noise_sigma(img.view()),
+    let resp = noise_response(img.view());
+    let mean = box_mean(img.view(), 1);
+    let (h, w) = img.dim();
+    let mut out = Vec::new();
+    for y in (1..h.saturating_sub(1)).step_by(2) {
+        for x in (1..w.saturating_sub(1)).step_by(2) {
+            out.push((mean[(y, x)], resp[(y, x)]));
+        }
     }
+    out
 }
 
-fn all_stats(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Vec<SliceStats>> {
-    stack.validate()?;
-    p.validate()?;
-    let z = stack.dim().0;
-    let counter = Counter::new(progress, z as u64);
-    counter.check()?;
-    (0..z)
-        .into_par_iter()
-        .map(|k| {
-            counter.check()?;
-            let s = slice_stats(&stack, k, p.radius);
-            counter.add(1)?;
-            Ok(s)
+/// Energy that unit white noise leaves in each band: the squared norm of the
+/// band's impulse response.
+fn band_noise_gains() -> Vec<f64> {
+    let n = 49;
+    let mut delta = vec![0f32; n * n];
+    delta[(n / 2) * n + n / 2] = 1.0;
+    BANDS
+        .iter()
+        .map(|&(inner, outer, _)| {
+            let (a, b) = (blur(&delta, n, n, inner), blur(&delta, n, n, outer));
+            a.iter().zip(&b).map(|(x, y)| f64::from(x - y).powi(2)).sum()
         })
         .collect()
 }
 
-fn stack_of(stats: &[SliceStats], f: impl Fn(&SliceStats) -> &Array2<f32>) -> Array3<f32> {
-    let views: Vec<_> = stats.iter().map(|s| f(s).view()).collect();
-    ndarray::stack(Axis(0), &views).expect("slices share one shape")
+/// Everything the preset derives from the stack before thresholding.
+struct Analysis {
+    /// Focus score of the chosen band (excess over noise), Z x H x W.
+    score: Array3<f32>,
+    /// Sub-slice best focus, H x W.
+    depth: Array2<f32>,
+    /// Best score of each pixel, H x W.
+    peak: Array2<f32>,
+    /// Noise variance as a function of brightness.
+    noise: NoiseModel,
 }
 
-/// The default preset's focus-score stack: local gradient energy.
-pub(crate) fn focus_scores(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Array3<f32>> {
-    Ok(stack_of(&all_stats(stack, p, progress)?, |s| &s.g))
-}
+fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Analysis> {
+    stack.validate()?;
+    p.validate()?;
+    let (z, h, w) = stack.dim();
+    let counter = Counter::new(progress, z as u64);
+    counter.check()?;
+    type SliceBands = ((Vec<Array2<f32>>, Vec<Array2<f32>>), Vec<(f64, f64)>);
+    let per_slice: Vec<SliceBands> = (0..z)
+        .into_par_iter()
+        .map(|k| {
+            counter.check()?;
+            let e = band_energies(&stack, k, p);
+            let n = noise_samples(&stack, k);
+            counter.add(1)?;
+            Ok((e, n))
+        })
+        .collect::<Result<_>>()?;
+    let mut noise = NoiseModel::fit(per_slice.iter().flat_map(|(_, n)| n.iter().copied()).collect());
+    let max_energy = per_slice.iter().flat_map(|((e, _), _)| e[0].iter()).fold(0f32, |m, &v| m.max(v));
+    // A noise-free stack still needs a floor to measure contrast against.
+    noise.a = noise.a.max(1e-9 * f64::from(max_energy)).max(1e-30);
+    let gains = band_noise_gains();
+    let snr = |b: usize, k: usize, y: usize, x: usize| {
+        let ((e, m), _) = &per_slice[k];
+        let n2 = noise.variance(f64::from(m[b][(y, x)]));
+        (f64::from(e[b][(y, x)]) / (n2 * gains[b]) - 1.0) as f32
+    };
 
-/// Sub-slice best focus and peak sharpness of every pixel.
-fn best_focus(g: &Array3<f32>) -> (Array2<f32>, Array2<f32>) {
-    let (z, h, w) = g.dim();
+    // Per pixel: the band with the highest best score, its curve and peak.
+    let mut score = Array3::<f32>::zeros((z, h, w));
     let mut depth = Array2::<f32>::zeros((h, w));
     let mut peak = Array2::<f32>::zeros((h, w));
-    Zip::indexed(&mut depth).and(&mut peak).for_each(|(y, x), d, pk| {
-        let curve = g.slice(ndarray::s![.., y, x]);
-        let (kb, &b) = curve
-            .iter()
-            .enumerate()
-            .fold((0, &f32::NEG_INFINITY), |best, (k, v)| if *v > *best.1 { (k, v) } else { best });
-        let mut offset = 0.0;
-        if kb > 0 && kb + 1 < z {
-            let (a, c) = (f64::from(curve[kb - 1]), f64::from(curve[kb + 1]));
-            let den = a - 2.0 * f64::from(b) + c;
-            if den < 0.0 {
-                offset = (0.5 * (a - c) / den).clamp(-0.5, 0.5);
-            }
-        }
-        *d = (kb as f64 + offset) as f32;
-        *pk = b;
-    });
-    (depth, peak)
-}
-
-/// Blur growth per slice from how the correlation area of the texture grows
-/// away from best focus; the depth of field in slices, or `None` when the
-/// stack shows no measurable defocus.
-fn estimate_dof(stats: &[SliceStats], depth: &Array2<f32>, specimen: &Array2<bool>, noise2: f64) -> Option<f64> {
-    let z = stats.len();
-    let (h, w) = depth.dim();
-    let tau2 = |k: usize, y: usize, x: usize| {
-        let g = f64::from(stats[k].g[(y, x)]) - noise2;
-        let v = f64::from(stats[k].v[(y, x)]) - noise2;
-        // Only where the texture still stands well above the noise.
-        (g > 2.0 * noise2 && v > 2.0 * noise2).then(|| v / g)
-    };
-    let mut q = Vec::new();
-    for y in (0..h).step_by(2) {
-        for x in (0..w).step_by(2) {
-            if !specimen[(y, x)] {
-                continue;
-            }
-            let d = f64::from(depth[(y, x)]);
-            let kb = d.round().clamp(0.0, (z - 1) as f64) as usize;
-            let Some(tb) = tau2(kb, y, x) else { continue };
-            let db2 = (kb as f64 - d).powi(2);
-            for k in 0..z {
-                let dk2 = (k as f64 - d).powi(2);
-                if dk2 < 1.0 {
-                    continue;
-                }
-                if let Some(t) = tau2(k, y, x) {
-                    q.push((t - tb) / (dk2 - db2));
+    let mut curve = vec![0f32; z];
+    for y in 0..h {
+        for x in 0..w {
+            let mut best = (f32::NEG_INFINITY, 0);
+            for b in 0..BANDS.len() {
+                let m = (0..z).map(|k| snr(b, k, y, x)).fold(f32::NEG_INFINITY, f32::max);
+                if m > best.0 {
+                    best = (m, b);
                 }
             }
+            for (k, c) in curve.iter_mut().enumerate() {
+                *c = snr(best.1, k, y, x);
+                score[[k, y, x]] = *c;
+            }
+            depth[(y, x)] = peak_position(&curve);
+            peak[(y, x)] = best.0;
         }
     }
-    let beta2 = median(&mut q);
-    (beta2 > 0.0).then(|| 2.0 * (1.0 - FOCUSED_BLUR * FOCUSED_BLUR).sqrt() / beta2.sqrt())
+    Ok(Analysis { score, depth, peak, noise })
+}
+
+/// Sub-slice position of a curve's maximum (lowest index on ties).
+fn peak_position(curve: &[f32]) -> f32 {
+    let (kb, b) = curve
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (k, &v)| if v > best.1 { (k, v) } else { best });
+    let mut offset = 0.0;
+    if kb > 0 && kb + 1 < curve.len() {
+        let (a, c) = (f64::from(curve[kb - 1]), f64::from(curve[kb + 1]));
+        let den = a - 2.0 * f64::from(b) + c;
+        if den < 0.0 {
+            offset = (0.5 * (a - c) / den).clamp(-0.5, 0.5);
+        }
+    }
+    (kb as f64 + offset) as f32
+}
+
+/// The default preset's focus-score stack: band energy over the noise's.
+pub(crate) fn focus_scores(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Array3<f32>> {
+    Ok(analyse(stack, p, progress)?.score)
+}
+
+/// Blur growth in px per slice, by blur matching (see the module docs), or
+/// `None` when no defocused slice could be matched.
+fn blur_growth(stack: &StackView, depth: &Array2<f32>, specimen: &Array2<bool>, noise: NoiseModel) -> Option<f64> {
+    let (z, h, w) = stack.dim();
+    let best = |y: usize, x: usize| depth[(y, x)].round().clamp(0.0, (z - 1) as f32) as usize;
+    // The all-in-focus image and its blurs at a ladder of widths.
+    let aif: Vec<f32> = (0..h * w).map(|i| stack.get_f64(best(i / w, i % w), i / w, i % w) as f32).collect();
+    let sigmas: Vec<f64> = std::iter::once(0.0).chain((0..14).map(|i| 0.3 * 2f64.powf(i as f64 / 3.0))).collect();
+    let blurs: Vec<Vec<f32>> = sigmas.par_iter().map(|&s| blur(&aif, h, w, s)).collect();
+    // What the noise of the all-in-focus image contributes after each blur.
+    let gain = |s: f64| if s > 0.0 { kernel(s).iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().powi(2) } else { 1.0 };
+    let mean: Vec<f64> = aif.iter().map(|&v| f64::from(v)).collect();
+    let noise2 = noise.variance(median(&mut mean.clone()));
+    let noise: Vec<f64> = sigmas.iter().map(|&s| noise2 * gain(s)).collect();
+    let s2: Vec<f64> = sigmas.iter().map(|s| s * s).collect();
+    let samples: Vec<f64> = (0..z)
+        .into_par_iter()
+        .flat_map_iter(|k| {
+            let img = slice_f32(stack, k);
+            let resid: Vec<Array2<f64>> = blurs
+                .iter()
+                .map(|b| {
+                    let sq = Array2::from_shape_fn((h, w), |(y, x)| f64::from(b[y * w + x] - img[y * w + x]).powi(2));
+                    box_mean(sq.view(), 4)
+                })
+                .collect();
+            let mut out = Vec::new();
+            for y in (0..h).step_by(3) {
+                for x in (0..w).step_by(3) {
+                    let d = f64::from(depth[(y, x)]);
+                    let delta2 = (k as f64 - d).powi(2);
+                    if !specimen[(y, x)] || !(1.0..=36.0).contains(&delta2) {
+                        continue;
+                    }
+                    let r: Vec<f64> = resid.iter().zip(&noise).map(|(r, n)| r[(y, x)] - n).collect();
+                    let j = (0..r.len()).fold(0, |b, j| if r[j] < r[b] { j } else { b });
+                    if j + 1 == r.len() {
+                        continue; // blurred beyond the ladder
+                    }
+                    let rel2 = if j == 0 { 0.0 } else { parabola_min(&s2[j - 1..=j + 1], &r[j - 1..=j + 1]) };
+                    let db2 = (best(y, x) as f64 - d).powi(2);
+                    out.push(rel2 / (delta2 - db2).max(0.5));
+                }
+            }
+            out
+        })
+        .collect();
+    let mut samples = samples;
+    (!samples.is_empty()).then(|| median(&mut samples).max(0.0).sqrt())
+}
+
+/// Abscissa of the minimum of the parabola through three points, kept
+/// between the outer two.
+fn parabola_min(x: &[f64], y: &[f64]) -> f64 {
+    let (x0, x1, x2) = (x[0], x[1], x[2]);
+    let (y0, y1, y2) = (y[0], y[1], y[2]);
+    let den = (x0 - x1) * (x0 - x2) * (x1 - x2);
+    let a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / den;
+    let b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / den;
+    if a > 0.0 { (-b / (2.0 * a)).clamp(x0, x2) } else { x1 }
+}
+
+/// Pixels with structure at their best focus. The averaging box spreads a
+/// sharp specimen edge's energy onto the background beside it, and noise
+/// passes any threshold here and there: drop components smaller than one
+/// box, then pull the edge back in by half a box.
+fn specimen_mask(a: &Analysis, p: &BandParams) -> Array2<bool> {
+    let mut m = a.peak.mapv(|v| f64::from(v) >= p.min_contrast);
+    remove_small(&mut m, (2 * p.radius + 1).pow(2));
+    erode(&m, p.radius / 2 + ERODE_EXTRA)
 }
 
 /// The default preset end to end.
 pub(crate) fn segment(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Segmentation> {
-    let stats = all_stats(stack, p, progress)?;
+    let a = analyse(stack, p, progress)?;
     let (z, h, w) = stack.dim();
-    let g = stack_of(&stats, |s| &s.g);
-    let mut noise2: Vec<f64> = stats.iter().map(|s| s.noise * s.noise).collect();
-    // A noise-free stack still needs a floor to measure contrast against.
-    let gmax = g.iter().fold(0f32, |m, &v| m.max(v));
-    let noise2 = median(&mut noise2).max(1e-9 * f64::from(gmax)).max(f64::MIN_POSITIVE);
-    let (raw_depth, peak) = best_focus(&g);
-    let specimen = peak.mapv(|v| f64::from(v) / noise2 >= p.min_contrast);
-    let depth = masked_median(raw_depth.view(), specimen.view(), p.smoothing);
+    let specimen = specimen_mask(&a, p);
+    let depth = masked_median(a.depth.view(), specimen.view(), p.smoothing);
     let dof = match p.dof {
         Some(d) => d,
-        None => estimate_dof(&stats, &depth, &specimen, noise2).unwrap_or(z as f64).clamp(0.5, 2.0 * z as f64),
+        None => match blur_growth(&stack, &depth, &specimen, a.noise) {
+            Some(beta) if beta > 0.0 => 2.0 * (1.0 - FOCUSED_BLUR * FOCUSED_BLUR).sqrt() / beta,
+            _ => 2.0 * z as f64,
+        }
+        .clamp(0.5, 2.0 * z as f64),
     };
     let mut mask = Array3::<u8>::zeros((z, h, w));
     for (k, mut m) in mask.axis_iter_mut(Axis(0)).enumerate() {
@@ -216,5 +343,5 @@ pub(crate) fn segment(stack: StackView, p: &BandParams, progress: &Progress) -> 
         });
     }
     let depth_idx = depth.mapv(|d| d.round().clamp(0.0, (z - 1) as f32) as u16);
-    Ok(Segmentation { map: g, mask, depth: depth_idx, dof: Some(dof) })
+    Ok(Segmentation { map: a.score, mask, depth: depth_idx, dof: Some(dof) })
 }

@@ -8,7 +8,6 @@
 //!   without structure is in focus nowhere.
 
 mod band;
-pub(crate) mod filters;
 
 pub use band::BandParams;
 

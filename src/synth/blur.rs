@@ -1,64 +1,8 @@
-//! Separable Gaussian blur of an H x W f32 image and the geometric ladder of
-//! blurs that approximates a spatially varying Gaussian blur.
+//! The geometric ladder of Gaussian blurs that approximates a spatially
+//! varying Gaussian blur.
 
+pub(crate) use crate::filters::gaussian_blur;
 use rayon::prelude::*;
-
-/// Index into `0..n` of position `i` under half-sample symmetric reflection
-/// (`d c b a | a b c d | d c b a`, scipy's "reflect"), repeated as often as
-/// needed, so kernels wider than the image stay well defined.
-#[inline]
-pub(crate) fn reflect(i: isize, n: usize) -> usize {
-    let n = n as isize;
-    let m = i.rem_euclid(2 * n);
-    (if m < n { m } else { 2 * n - 1 - m }) as usize
-}
-
-/// The sampled Gaussian of standard deviation `sigma`, radius `ceil(3 sigma)`,
-/// normalised to sum 1.
-pub(crate) fn kernel(sigma: f64) -> Vec<f32> {
-    let r = (3.0 * sigma).ceil().max(0.0) as isize;
-    let k: Vec<f64> = (-r..=r)
-        .map(|j| (-(j * j) as f64 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let sum: f64 = k.iter().sum();
-    k.iter().map(|v| (v / sum) as f32).collect()
-}
-
-/// Gaussian blur of the row-major `h x w` image `src` (reflect boundary,
-/// separable: rows then columns). Deterministic whatever the thread count:
-/// every output value is the same sequence of operations.
-pub(crate) fn gaussian_blur(src: &[f32], h: usize, w: usize, sigma: f64) -> Vec<f32> {
-    assert_eq!(src.len(), h * w);
-    let k = kernel(sigma);
-    let r = k.len() / 2;
-
-    // Rows.
-    let mut tmp = vec![0f32; h * w];
-    tmp.par_chunks_mut(w)
-        .zip(src.par_chunks(w))
-        .for_each(|(out, row)| {
-            let padded: Vec<f32> = (0..w + 2 * r)
-                .map(|i| row[reflect(i as isize - r as isize, w)])
-                .collect();
-            for (j, &kj) in k.iter().enumerate() {
-                for (o, &p) in out.iter_mut().zip(&padded[j..j + w]) {
-                    *o += kj * p;
-                }
-            }
-        });
-
-    // Columns, one output row at a time (cache friendly, vectorises).
-    let mut dst = vec![0f32; h * w];
-    dst.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
-        for (j, &kj) in k.iter().enumerate() {
-            let yy = reflect(y as isize + j as isize - r as isize, h);
-            for (o, &p) in out.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
-                *o += kj * p;
-            }
-        }
-    });
-    dst
-}
 
 /// log2 of a positive finite `x` to within 0.09: the exponent plus the
 /// mantissa taken linearly.
@@ -153,6 +97,7 @@ impl Ladder {
 
 #[cfg(test)]
 mod tests {
+    use crate::filters::reflect;
     use super::*;
 
     #[test]

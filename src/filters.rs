@@ -1,0 +1,268 @@
+//! Small image filters shared by the core: Gaussian and box blurs, gradient
+//! energy, noise estimation and medians.
+
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+/// Index into `0..n` of position `i` under half-sample symmetric reflection
+/// (`d c b a | a b c d | d c b a`, scipy's "reflect"), repeated as often as
+/// needed, so kernels wider than the image stay well defined.
+#[inline]
+pub(crate) fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    let m = i.rem_euclid(2 * n);
+    (if m < n { m } else { 2 * n - 1 - m }) as usize
+}
+
+/// The sampled Gaussian of standard deviation `sigma`, radius `ceil(3 sigma)`,
+/// normalised to sum 1.
+pub(crate) fn kernel(sigma: f64) -> Vec<f32> {
+    let r = (3.0 * sigma).ceil().max(0.0) as isize;
+    let k: Vec<f64> = (-r..=r)
+        .map(|j| (-(j * j) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let sum: f64 = k.iter().sum();
+    k.iter().map(|v| (v / sum) as f32).collect()
+}
+
+/// Gaussian blur of the row-major `h x w` image `src` (reflect boundary,
+/// separable: rows then columns). Deterministic whatever the thread count:
+/// every output value is the same sequence of operations.
+pub(crate) fn gaussian_blur(src: &[f32], h: usize, w: usize, sigma: f64) -> Vec<f32> {
+    assert_eq!(src.len(), h * w);
+    let k = kernel(sigma);
+    let r = k.len() / 2;
+
+    // Rows.
+    let mut tmp = vec![0f32; h * w];
+    tmp.par_chunks_mut(w)
+        .zip(src.par_chunks(w))
+        .for_each(|(out, row)| {
+            let padded: Vec<f32> = (0..w + 2 * r)
+                .map(|i| row[reflect(i as isize - r as isize, w)])
+                .collect();
+            for (j, &kj) in k.iter().enumerate() {
+                for (o, &p) in out.iter_mut().zip(&padded[j..j + w]) {
+                    *o += kj * p;
+                }
+            }
+        });
+
+    // Columns, one output row at a time (cache friendly, vectorises).
+    let mut dst = vec![0f32; h * w];
+    dst.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
+        for (j, &kj) in k.iter().enumerate() {
+            let yy = reflect(y as isize + j as isize - r as isize, h);
+            for (o, &p) in out.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
+                *o += kj * p;
+            }
+        }
+    });
+    dst
+}
+
+
+/// Mean over the (2r+1)^2 box around each pixel, clipped at the borders (the
+/// mean of the pixels that exist), by separable running sums.
+pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
+    let (h, w) = img.dim();
+    let mut rows = Array2::<f64>::zeros((h, w));
+    let mut line = vec![0.0; w.max(h) + 1];
+    for y in 0..h {
+        running_mean(img.row(y).iter().copied(), w, r, &mut line, |x, v| rows[(y, x)] = v);
+    }
+    let mut out = Array2::<f64>::zeros((h, w));
+    for x in 0..w {
+        running_mean(rows.column(x).iter().copied(), h, r, &mut line, |y, v| out[(y, x)] = v);
+    }
+    out
+}
+
+/// Clipped running mean of one line; `prefix` is scratch space of len n+1.
+fn running_mean(values: impl Iterator<Item = f64>, n: usize, r: usize, prefix: &mut [f64], mut put: impl FnMut(usize, f64)) {
+    prefix[0] = 0.0;
+    for (i, v) in values.enumerate() {
+        prefix[i + 1] = prefix[i] + v;
+    }
+    for i in 0..n {
+        let (lo, hi) = (i.saturating_sub(r), (i + r + 1).min(n));
+        put(i, (prefix[hi] - prefix[lo]) / (hi - lo) as f64);
+    }
+}
+
+/// Immerkaer's noise operator response at every interior pixel, divided by
+/// its white-noise gain (6), so its spread is the noise's.
+pub(crate) fn noise_response(img: ArrayView2<f64>) -> Array2<f64> {
+    let (h, w) = img.dim();
+    Array2::from_shape_fn((h, w), |(y, x)| {
+        if y == 0 || x == 0 || y + 1 >= h || x + 1 >= w {
+            return f64::NAN;
+        }
+        let v = |dy: usize, dx: usize| img[(y + dy - 1, x + dx - 1)];
+        (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1) - 2.0 * v(1, 2) + v(2, 0) - 2.0 * v(2, 1)
+            + v(2, 2))
+            / 6.0
+    })
+}
+
+/// Noise variance as a function of brightness, `a + b * mean`: read noise
+/// plus shot noise. Fitted to robust (median) noise levels in brightness
+/// bins, so in-focus texture in a minority of pixels does not inflate it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NoiseModel {
+    pub a: f64,
+    pub b: f64,
+}
+
+impl NoiseModel {
+    /// Fits the model to `(local mean, noise response)` samples.
+    pub(crate) fn fit(mut samples: Vec<(f64, f64)>) -> NoiseModel {
+        samples.retain(|(m, r)| m.is_finite() && r.is_finite());
+        if samples.is_empty() {
+            return NoiseModel { a: 0.0, b: 0.0 };
+        }
+        samples.sort_by(|p, q| p.0.total_cmp(&q.0));
+        let nbins = 24.min(samples.len());
+        let per = samples.len() / nbins;
+        let points: Vec<(f64, f64)> = samples
+            .chunks(per.max(1))
+            .filter(|c| c.len() >= per.max(1))
+            .map(|c| {
+                let mut m: Vec<f64> = c.iter().map(|p| p.0).collect();
+                let mut r: Vec<f64> = c.iter().map(|p| p.1.abs()).collect();
+                (median(&mut m), (median(&mut r) / 0.6745).powi(2))
+            })
+            .collect();
+        // Least squares line through (mean, variance); slope and intercept kept >= 0.
+        let n = points.len() as f64;
+        let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1));
+        let (mx, my) = (sx / n, sy / n);
+        let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        let b = if sxx > 0.0 { (sxy / sxx).max(0.0) } else { 0.0 };
+        let a = (my - b * mx).max(0.0);
+        // A line forced through a non-negative intercept can undershoot: never
+        // model less noise than the quietest bin shows.
+        let floor = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let a = if a + b * points[0].0 < floor { floor - b * points[0].0 } else { a };
+        NoiseModel { a: a.max(0.0), b }
+    }
+
+    pub(crate) fn variance(&self, mean: f64) -> f64 {
+        self.a + self.b * mean.max(0.0)
+    }
+}
+
+/// Median of a scratch vector (reorders it); 0 for an empty one.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    *m
+}
+
+/// Median filter over the (2r+1)^2 box restricted to pixels where `keep` is
+/// set: depth is smoothed within the specimen without bleeding across its edge.
+pub(crate) fn masked_median(img: ArrayView2<f32>, keep: ArrayView2<bool>, r: usize) -> Array2<f32> {
+    let (h, w) = img.dim();
+    let mut buf = Vec::with_capacity((2 * r + 1).pow(2));
+    Array2::from_shape_fn((h, w), |(y, x)| {
+        if !keep[(y, x)] || r == 0 {
+            return img[(y, x)];
+        }
+        buf.clear();
+        for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+            for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                if keep[(yy, xx)] {
+                    buf.push(f64::from(img[(yy, xx)]));
+                }
+            }
+        }
+        median(&mut buf) as f32
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_mean_matches_a_literal_loop() {
+        let img = Array2::from_shape_fn((7, 9), |(y, x)| ((y * 13 + x * 7) % 11) as f64);
+        let fast = box_mean(img.view(), 2);
+        for ((y, x), &v) in fast.indexed_iter() {
+            let (mut s, mut n) = (0.0, 0.0);
+            for yy in y.saturating_sub(2)..(y + 3).min(7) {
+                for xx in x.saturating_sub(2)..(x + 3).min(9) {
+                    s += img[(yy, xx)];
+                    n += 1.0;
+                }
+            }
+            assert!((v - s / n).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn noise_model_recovers_white_noise() {
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let img = Array2::from_shape_fn((128, 128), |_| {
+            let (u1, u2) = (next().max(1e-12), next());
+            3.0 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        });
+        let samples: Vec<(f64, f64)> = noise_response(img.view()).iter().map(|&r| (1.0, r)).collect();
+        let model = NoiseModel::fit(samples);
+        assert!((model.variance(1.0) - 9.0).abs() < 0.8, "{model:?}");
+    }
+}
+
+/// Removes 8-connected components of `mask` smaller than `min_area` pixels:
+/// isolated noise that passed a threshold is not specimen.
+pub(crate) fn remove_small(mask: &mut Array2<bool>, min_area: usize) {
+    let (h, w) = mask.dim();
+    let mut seen = Array2::<bool>::from_elem((h, w), false);
+    let mut stack = Vec::new();
+    let mut comp = Vec::new();
+    for start in 0..h * w {
+        let (sy, sx) = (start / w, start % w);
+        if !mask[(sy, sx)] || seen[(sy, sx)] {
+            continue;
+        }
+        comp.clear();
+        stack.push((sy, sx));
+        seen[(sy, sx)] = true;
+        while let Some((y, x)) = stack.pop() {
+            comp.push((y, x));
+            for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                    if mask[(yy, xx)] && !seen[(yy, xx)] {
+                        seen[(yy, xx)] = true;
+                        stack.push((yy, xx));
+                    }
+                }
+            }
+        }
+        if comp.len() < min_area {
+            for &p in &comp {
+                mask[p] = false;
+            }
+        }
+    }
+}
+
+/// Erosion by a (2r+1)^2 square: a pixel stays set only if its whole box is
+/// set (pixels outside the image count as set, so the border is not eaten).
+pub(crate) fn erode(mask: &Array2<bool>, r: usize) -> Array2<bool> {
+    if r == 0 {
+        return mask.clone();
+    }
+    let unset = mask.mapv(|m| if m { 0.0 } else { 1.0 });
+    // A box mean of the unset indicator is 0 exactly when the box is all set.
+    let frac = box_mean(unset.view(), r);
+    Array2::from_shape_fn(mask.dim(), |p| mask[p] && frac[p] == 0.0)
+}
