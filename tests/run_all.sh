@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The project's one test command (README, .ci/run): sets up what is missing,
+# then runs every test of every door. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash setup.sh
+# On CI, keep build caches outside the clean clone so reruns stay quick.
+if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
+    export CARGO_TARGET_DIR=/var/tmp/infocus-ci-target
+fi
+# Rust: the library, the CLI, the C program built against the header.
+cargo test --release --all-targets
+cargo test --release --doc
