@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod ffi;
 pub(crate) mod filters;
 pub mod io;
 pub mod map;
