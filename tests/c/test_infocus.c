@@ -97,7 +97,7 @@ static void test_defaults(void) {
     CHECK(m.n_strides == 15 && m.strides != NULL, "default has %zu strides", m.n_strides);
     for (i = 0; m.strides != NULL && i < m.n_strides; i++)
         CHECK(m.strides[i] == 8 + 2 * i, "stride %zu is %u", i, m.strides[i]);
-    CHECK(b.dof == 0.0 && b.min_contrast == 4.0 && b.radius == 3 && b.smoothing == 2,
+    CHECK(b.dof == 0.0 && b.min_contrast == 1.0 && b.radius == 3 && b.smoothing == 2,
           "band default %g %g %u %u", b.dof, b.min_contrast, b.radius, b.smoothing);
     CHECK(s.preset == INFOCUS_PRESET_DEFAULT, "segment preset %d", s.preset);
     CHECK(s.threshold == INFOCUS_THRESHOLD_PRESET, "segment threshold %d", s.threshold);
