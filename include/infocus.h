@@ -188,12 +188,13 @@ typedef struct InfocusBandParams {
      */
     double dof;
     /**
-     * How many times the noise's gradient energy a pixel's best-focus
-     * sharpness must reach for it to count as specimen (0 or more).
+     * The best-focus sharpness a pixel needs to count as specimen, as excess
+     * energy over the noise's (0 = noise level, 1 = twice the noise); 0 or more.
      */
     double min_contrast;
     /**
-     * Radius in pixels of the box the sharpness is averaged over (1 to 64).
+     * Radius in pixels of the finest band's averaging box (1 to 64; coarser
+     * bands average over proportionally larger boxes).
      */
     uint32_t radius;
     /**
@@ -242,8 +243,6 @@ typedef int32_t (*infocus_progress_fn)(uint64_t done,
                                        uint64_t total,
                                        void *user_data);
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -275,8 +274,8 @@ const char *infocus_status_name(int32_t status);
 struct InfocusMapParams infocus_map_params_default(void);
 
 /**
- * The default preset's band: depth of field estimated (0), min contrast 4,
- * radius 3, smoothing 2.
+ * The default preset's band as the library defines it, with the depth of
+ * field estimated from the stack (`dof` 0).
  */
 struct InfocusBandParams infocus_band_params_default(void);
 

@@ -6,11 +6,17 @@
 
 use std::path::Path;
 
+/// The header, from src/ffi alone (mod.rs and the modules it declares):
+/// parsing the whole crate would also turn every `pub const` of the core
+/// (say `synth::S0`) into a `#define` in the C namespace.
 fn generate() -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
-    let bindings =
-        cbindgen::Builder::new().with_crate(dir).with_config(config).generate().expect("cbindgen generates the header");
+    let bindings = cbindgen::Builder::new()
+        .with_src(dir.join("src/ffi/mod.rs"))
+        .with_config(config)
+        .generate()
+        .expect("cbindgen generates the header");
     let mut out = Vec::new();
     bindings.write(&mut out);
     String::from_utf8(out).expect("the header is UTF-8")
@@ -66,5 +72,41 @@ fn header_declares_the_whole_api() {
         "extern \"C\"",
     ] {
         assert!(h.contains(name), "the header lacks {name}");
+    }
+}
+
+#[test]
+fn header_declares_only_infocus_names() {
+    // Every macro, type and function the header adds to C's one namespace
+    // carries the library's prefix. Declarations start in column 0.
+    let h = generate();
+    let ident = |s: &str| -> Option<String> {
+        s.split(|c: char| !(c.is_alphanumeric() || c == '_')).rfind(|w| !w.is_empty()).map(str::to_owned)
+    };
+    let mut names = Vec::new();
+    for line in h.lines() {
+        if let Some(rest) = line.strip_prefix("#define ") {
+            names.extend(rest.split_whitespace().next().map(str::to_owned));
+        } else if let Some(rest) = line.strip_prefix("typedef ") {
+            // `typedef struct X {`, or a function pointer `typedef R (*X)(...`.
+            let decl = match rest.split_once("(*") {
+                Some((_, after)) => after.split(')').next().unwrap_or_default(),
+                None => rest.trim_end_matches('{'),
+            };
+            names.extend(ident(decl));
+        } else if let Some(rest) = line.strip_prefix("} ") {
+            // `} X;` closes a typedef; `}  // extern "C"` closes the C++ block.
+            names.extend(ident(rest.split("//").next().unwrap_or_default()));
+        } else if let Some((decl, _)) = line.split_once('(') {
+            let starts_decl = line.starts_with(|c: char| c.is_ascii_alphabetic());
+            if starts_decl && !line.starts_with("extern") {
+                names.extend(ident(decl));
+            }
+        }
+    }
+    assert!(names.len() > 30, "the scan found only {names:?}");
+    for name in names {
+        let ok = name.starts_with("INFOCUS_") || name.starts_with("infocus_") || name.starts_with("Infocus");
+        assert!(ok, "the header declares `{name}` outside the infocus namespace");
     }
 }

@@ -71,10 +71,11 @@ pub struct InfocusMapParams {
 pub struct InfocusBandParams {
     /// Depth of field in slices; 0 or less: estimate it from the stack (NaN is invalid).
     pub dof: f64,
-    /// How many times the noise's gradient energy a pixel's best-focus
-    /// sharpness must reach for it to count as specimen (0 or more).
+    /// The best-focus sharpness a pixel needs to count as specimen, as excess
+    /// energy over the noise's (0 = noise level, 1 = twice the noise); 0 or more.
     pub min_contrast: f64,
-    /// Radius in pixels of the box the sharpness is averaged over (1 to 64).
+    /// Radius in pixels of the finest band's averaging box (1 to 64; coarser
+    /// bands average over proportionally larger boxes).
     pub radius: u32,
     /// Radius in pixels of the median that smooths the depth map (0 to 32; 0: none).
     pub smoothing: u32,
@@ -244,8 +245,8 @@ pub extern "C" fn infocus_map_params_default() -> InfocusMapParams {
     panic::guard(|| map_params_to_c(&MapParams::paper()))
 }
 
-/// The default preset's band: depth of field estimated (0), min contrast 4,
-/// radius 3, smoothing 2.
+/// The default preset's band as the library defines it, with the depth of
+/// field estimated from the stack (`dof` 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn infocus_band_params_default() -> InfocusBandParams {
     panic::guard(|| band_params_to_c(&BandParams::default()))
