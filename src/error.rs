@@ -64,7 +64,11 @@ impl Error {
     }
 
     /// A format problem in a file, optionally on one page.
-    pub fn format(path: impl Into<PathBuf>, page: Option<usize>, problem: impl Into<String>) -> Self {
+    pub fn format(
+        path: impl Into<PathBuf>,
+        page: Option<usize>,
+        problem: impl Into<String>,
+    ) -> Self {
         Error::Format {
             path: path.into(),
             page,

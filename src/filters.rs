@@ -61,7 +61,6 @@ pub(crate) fn gaussian_blur(src: &[f32], h: usize, w: usize, sigma: f64) -> Vec<
     dst
 }
 
-
 /// Mean over the (2r+1)^2 box around each pixel, clipped at the borders (the
 /// mean of the pixels that exist), by separable running sums.
 pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
@@ -69,17 +68,27 @@ pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
     let mut rows = Array2::<f64>::zeros((h, w));
     let mut line = vec![0.0; w.max(h) + 1];
     for y in 0..h {
-        running_mean(img.row(y).iter().copied(), w, r, &mut line, |x, v| rows[(y, x)] = v);
+        running_mean(img.row(y).iter().copied(), w, r, &mut line, |x, v| {
+            rows[(y, x)] = v
+        });
     }
     let mut out = Array2::<f64>::zeros((h, w));
     for x in 0..w {
-        running_mean(rows.column(x).iter().copied(), h, r, &mut line, |y, v| out[(y, x)] = v);
+        running_mean(rows.column(x).iter().copied(), h, r, &mut line, |y, v| {
+            out[(y, x)] = v
+        });
     }
     out
 }
 
 /// Clipped running mean of one line; `prefix` is scratch space of len n+1.
-fn running_mean(values: impl Iterator<Item = f64>, n: usize, r: usize, prefix: &mut [f64], mut put: impl FnMut(usize, f64)) {
+fn running_mean(
+    values: impl Iterator<Item = f64>,
+    n: usize,
+    r: usize,
+    prefix: &mut [f64],
+    mut put: impl FnMut(usize, f64),
+) {
     prefix[0] = 0.0;
     for (i, v) in values.enumerate() {
         prefix[i + 1] = prefix[i] + v;
@@ -99,7 +108,9 @@ pub(crate) fn noise_response(img: ArrayView2<f64>) -> Array2<f64> {
             return f64::NAN;
         }
         let v = |dy: usize, dx: usize| img[(y + dy - 1, x + dx - 1)];
-        (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1) - 2.0 * v(1, 2) + v(2, 0) - 2.0 * v(2, 1)
+        (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1) - 2.0 * v(1, 2)
+            + v(2, 0)
+            - 2.0 * v(2, 1)
             + v(2, 2))
             / 6.0
     })
@@ -135,7 +146,9 @@ impl NoiseModel {
             .collect();
         // Least squares line through (mean, variance); slope and intercept kept >= 0.
         let n = points.len() as f64;
-        let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1));
+        let (sx, sy) = points
+            .iter()
+            .fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1));
         let (mx, my) = (sx / n, sy / n);
         let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
         let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
@@ -144,7 +157,11 @@ impl NoiseModel {
         // A line forced through a non-negative intercept can undershoot: never
         // model less noise than the quietest bin shows.
         let floor = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-        let a = if a + b * points[0].0 < floor { floor - b * points[0].0 } else { a };
+        let a = if a + b * points[0].0 < floor {
+            floor - b * points[0].0
+        } else {
+            a
+        };
         NoiseModel { a: a.max(0.0), b }
     }
 
@@ -208,14 +225,19 @@ mod tests {
     fn noise_model_recovers_white_noise() {
         let mut state = 12345u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
         let img = Array2::from_shape_fn((128, 128), |_| {
             let (u1, u2) = (next().max(1e-12), next());
             3.0 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
         });
-        let samples: Vec<(f64, f64)> = noise_response(img.view()).iter().map(|&r| (1.0, r)).collect();
+        let samples: Vec<(f64, f64)> = noise_response(img.view())
+            .iter()
+            .map(|&r| (1.0, r))
+            .collect();
         let model = NoiseModel::fit(samples);
         assert!((model.variance(1.0) - 9.0).abs() < 0.8, "{model:?}");
     }

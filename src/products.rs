@@ -20,7 +20,9 @@ fn same_shape(what: &str, a: (usize, usize, usize), b: (usize, usize, usize)) ->
 pub fn in_focus(stack: StackView, mask: ArrayView3<u8>) -> Result<Stack> {
     same_shape("the mask", mask.dim(), stack.dim())?;
     fn keep<T: Copy + Default>(a: ArrayView3<T>, m: ArrayView3<u8>) -> Array3<T> {
-        Zip::from(a).and(m).map_collect(|&v, &k| if k != 0 { v } else { T::default() })
+        Zip::from(a)
+            .and(m)
+            .map_collect(|&v, &k| if k != 0 { v } else { T::default() })
     }
     Ok(match stack {
         StackView::U8(a) => Stack::U8(keep(a, mask)),
@@ -34,17 +36,22 @@ pub fn in_focus(stack: StackView, mask: ArrayView3<u8>) -> Result<Stack> {
 pub fn depth_map(map: ArrayView3<f32>) -> Result<Array2<u16>> {
     let z = map.len_of(Axis(0));
     if z == 0 || z > usize::from(u16::MAX) + 1 {
-        return Err(Error::invalid(format!("a depth map needs 1 to 65536 slices, not {z}")));
+        return Err(Error::invalid(format!(
+            "a depth map needs 1 to 65536 slices, not {z}"
+        )));
     }
     let mut best = map.index_axis(Axis(0), 0).to_owned();
     let mut depth = Array2::<u16>::zeros(best.raw_dim());
     for (k, s) in map.axis_iter(Axis(0)).enumerate().skip(1) {
-        Zip::from(&mut best).and(&mut depth).and(s).for_each(|b, d, &v| {
-            if v > *b {
-                *b = v;
-                *d = k as u16;
-            }
-        });
+        Zip::from(&mut best)
+            .and(&mut depth)
+            .and(s)
+            .for_each(|b, d, &v| {
+                if v > *b {
+                    *b = v;
+                    *d = k as u16;
+                }
+            });
     }
     Ok(depth)
 }
@@ -52,12 +59,21 @@ pub fn depth_map(map: ArrayView3<f32>) -> Result<Array2<u16>> {
 /// The all-in-focus image: every pixel from its best slice (as a 1-slice stack).
 pub fn all_in_focus(stack: StackView, depth: &Array2<u16>) -> Result<Stack> {
     let (z, h, w) = stack.dim();
-    same_shape("the depth map", (z, depth.nrows(), depth.ncols()), (z, h, w))?;
+    same_shape(
+        "the depth map",
+        (z, depth.nrows(), depth.ncols()),
+        (z, h, w),
+    )?;
     if let Some(&d) = depth.iter().find(|&&d| usize::from(d) >= z) {
-        return Err(Error::invalid(format!("depth map refers to slice {d} of a {z}-slice stack")));
+        return Err(Error::invalid(format!(
+            "depth map refers to slice {d} of a {z}-slice stack"
+        )));
     }
     fn pick<T: Copy>(a: ArrayView3<T>, depth: &Array2<u16>) -> Array3<T> {
-        Array2::from_shape_fn(depth.raw_dim(), |(y, x)| a[[usize::from(depth[(y, x)]), y, x]]).insert_axis(Axis(0))
+        Array2::from_shape_fn(depth.raw_dim(), |(y, x)| {
+            a[[usize::from(depth[(y, x)]), y, x]]
+        })
+        .insert_axis(Axis(0))
     }
     Ok(match stack {
         StackView::U8(a) => Stack::U8(pick(a, depth)),

@@ -27,10 +27,16 @@ impl<'a> Progress<'a> {
 
     /// Reports `done` of `total` units; `Err(Cancelled)` when the callback said stop.
     pub fn report(&self, done: u64, total: u64) -> Result<()> {
-        let Some(sink) = &self.sink else { return Ok(()) };
+        let Some(sink) = &self.sink else {
+            return Ok(());
+        };
         // A poisoned lock means a callback panicked earlier: treat as cancel.
         let mut f = sink.lock().map_err(|_| Error::Cancelled)?;
-        if (f)(done, total) { Ok(()) } else { Err(Error::Cancelled) }
+        if (f)(done, total) {
+            Ok(())
+        } else {
+            Err(Error::Cancelled)
+        }
     }
 }
 

@@ -131,10 +131,11 @@ impl<'a> StackView<'a> {
     /// (min, max) over the whole stack.
     pub fn min_max(&self) -> (f64, f64) {
         fn mm<T: Copy + Into<f64>>(a: &ArrayView3<T>) -> (f64, f64) {
-            a.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                let v: f64 = v.into();
-                (lo.min(v), hi.max(v))
-            })
+            a.iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                    let v: f64 = v.into();
+                    (lo.min(v), hi.max(v))
+                })
         }
         match self {
             StackView::U8(a) => mm(a),

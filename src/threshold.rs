@@ -50,9 +50,11 @@ impl std::fmt::Display for Threshold {
 /// algorithm). A constant input returns its value, so nothing is above it.
 pub fn otsu_level(values: &[f32], bins: usize) -> f32 {
     let bins = bins.max(2);
-    let (lo, hi) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-        (lo.min(v), hi.max(v))
-    });
+    let (lo, hi) = values
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
     if values.is_empty() || !(hi > lo) {
         return if values.is_empty() { 0.0 } else { lo };
     }
@@ -97,11 +99,19 @@ fn level(t: Threshold, values: &[f32]) -> f32 {
 /// A 0/255 mask: 255 where the score is strictly above the level.
 pub fn threshold_mask(map: ArrayView3<f32>, t: Threshold) -> Result<Array3<u8>> {
     if let Some(v) = map.iter().find(|v| !v.is_finite()) {
-        return Err(Error::invalid(format!("focus map holds a non-finite value {v}")));
+        return Err(Error::invalid(format!(
+            "focus map holds a non-finite value {v}"
+        )));
     }
     let mut mask = Array3::<u8>::zeros(map.raw_dim());
-    fn apply<D: ndarray::Dimension>(mask: ndarray::ArrayViewMut<u8, D>, map: ndarray::ArrayView<f32, D>, lvl: f32) {
-        Zip::from(mask).and(map).for_each(|m, &v| *m = if v > lvl { 255 } else { 0 });
+    fn apply<D: ndarray::Dimension>(
+        mask: ndarray::ArrayViewMut<u8, D>,
+        map: ndarray::ArrayView<f32, D>,
+        lvl: f32,
+    ) {
+        Zip::from(mask)
+            .and(map)
+            .for_each(|m, &v| *m = if v > lvl { 255 } else { 0 });
     }
     match t {
         Threshold::OtsuSlice => {
@@ -133,12 +143,20 @@ mod tests {
     #[test]
     fn constant_map_gives_empty_mask() {
         let m = Array3::from_elem((2, 3, 4), 5.0f32);
-        assert!(threshold_mask(m.view(), Threshold::OtsuStack).unwrap().iter().all(|&v| v == 0));
+        assert!(
+            threshold_mask(m.view(), Threshold::OtsuStack)
+                .unwrap()
+                .iter()
+                .all(|&v| v == 0)
+        );
     }
 
     #[test]
     fn parses_threshold_names() {
-        assert_eq!("otsu-slice".parse::<Threshold>().unwrap(), Threshold::OtsuSlice);
+        assert_eq!(
+            "otsu-slice".parse::<Threshold>().unwrap(),
+            Threshold::OtsuSlice
+        );
         assert_eq!("0.5".parse::<Threshold>().unwrap(), Threshold::Fixed(0.5));
         assert!("nan".parse::<Threshold>().is_err());
         assert!("otsu-z".parse::<Threshold>().is_err());

@@ -24,7 +24,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 // ------------------------------------------------------------ the C program
 
 fn cdylib_name() -> String {
-    format!("{}infocus{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)
+    format!(
+        "{}infocus{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
 }
 
 /// The folder of the cdylib to link the C program against.
@@ -46,10 +50,15 @@ fn lib_dir() -> &'static Path {
                 return dir.clone();
             }
         }
-        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_owned();
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug")
+            .to_owned();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--lib", "--target-dir"]).arg(profile_dir.parent().expect("target dir"));
+        cmd.args(["build", "--lib", "--target-dir"])
+            .arg(profile_dir.parent().expect("target dir"));
         match profile.as_str() {
             "debug" => {}
             "release" => {
@@ -59,10 +68,25 @@ fn lib_dir() -> &'static Path {
                 cmd.args(["--profile", other]);
             }
         }
-        eprintln!("no {} next to {}; running {cmd:?}", cdylib_name(), exe.display());
-        let out = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run cargo build --lib");
-        assert!(out.status.success(), "{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(profile_dir.join(cdylib_name()).exists(), "{cmd:?} did not make {}", cdylib_name());
+        eprintln!(
+            "no {} next to {}; running {cmd:?}",
+            cdylib_name(),
+            exe.display()
+        );
+        let out = cmd
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run cargo build --lib");
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            profile_dir.join(cdylib_name()).exists(),
+            "{cmd:?} did not make {}",
+            cdylib_name()
+        );
         profile_dir
     })
 }
@@ -91,7 +115,10 @@ fn compile(name: &str, extra: &[&str]) -> Result<PathBuf, String> {
     if result.status.success() {
         Ok(out)
     } else {
-        Err(format!("{cc} failed:\n{}", String::from_utf8_lossy(&result.stderr)))
+        Err(format!(
+            "{cc} failed:\n{}",
+            String::from_utf8_lossy(&result.stderr)
+        ))
     }
 }
 
@@ -106,9 +133,17 @@ fn run_c(exe: &Path, env: &[(&str, &str)]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-    assert!(out.status.success(), "{} failed ({}):\n{stdout}\n{stderr}", exe.display(), out.status);
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{stdout}\n{stderr}",
+        exe.display(),
+        out.status
+    );
     let last = stdout.lines().last().unwrap_or_default();
-    assert!(last.ends_with(" passed, 0 failed"), "unexpected summary '{last}'");
+    assert!(
+        last.ends_with(" passed, 0 failed"),
+        "unexpected summary '{last}'"
+    );
 }
 
 #[test]
@@ -121,9 +156,19 @@ fn c_program_passes() {
 fn c_program_passes_under_asan() {
     // Sanitizers catch out-of-bounds accesses on the C side and in the copies
     // into C buffers (ASan intercepts memcpy).
-    let flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"];
+    let flags = [
+        "-fsanitize=address,undefined",
+        "-fno-omit-frame-pointer",
+        "-fno-sanitize-recover=all",
+    ];
     match compile("test_infocus_asan", &flags) {
-        Ok(exe) => run_c(&exe, &[("ASAN_OPTIONS", "detect_leaks=1"), ("UBSAN_OPTIONS", "print_stacktrace=1")]),
+        Ok(exe) => run_c(
+            &exe,
+            &[
+                ("ASAN_OPTIONS", "detect_leaks=1"),
+                ("UBSAN_OPTIONS", "print_stacktrace=1"),
+            ],
+        ),
         // Not a pass: say loudly that it did not run.
         Err(e) => eprintln!("NOT RUN: this cc cannot build with sanitizers ({e})"),
     }
@@ -133,15 +178,31 @@ fn c_program_passes_under_asan() {
 fn header_compiles_as_cpp() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let src = Path::new(env!("CARGO_TARGET_TMPDIR")).join("header_check.cpp");
-    std::fs::write(&src, "#include \"infocus.h\"\nint main() { return infocus_version() == nullptr; }\n").unwrap();
+    std::fs::write(
+        &src,
+        "#include \"infocus.h\"\nint main() { return infocus_version() == nullptr; }\n",
+    )
+    .unwrap();
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
     let out = Command::new(&cxx)
-        .args(["-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+        .args([
+            "-std=c++11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-fsyntax-only",
+            "-I",
+        ])
         .arg(manifest.join("include"))
         .arg(&src)
         .output();
     match out {
-        Ok(o) => assert!(o.status.success(), "{cxx} rejects the header:\n{}", String::from_utf8_lossy(&o.stderr)),
+        Ok(o) => assert!(
+            o.status.success(),
+            "{cxx} rejects the header:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
         Err(e) => eprintln!("NOT RUN: no C++ compiler ({cxx}: {e})"),
     }
 }
@@ -149,7 +210,10 @@ fn header_compiles_as_cpp() {
 // ---------------------------------------------------- Rust against the ABI
 
 fn last_error() -> String {
-    unsafe { CStr::from_ptr(infocus_last_error()) }.to_str().unwrap().to_owned()
+    unsafe { CStr::from_ptr(infocus_last_error()) }
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn test_stack(z: usize, h: usize, w: usize) -> Array3<u16> {
@@ -185,9 +249,16 @@ fn focus_map_returns_the_core_bytes() {
             )
         };
         assert_eq!(s, INFOCUS_OK, "{m}: {}", last_error());
-        let core = MapParams { measure: m, window: 9, strides: vec![3, 5, 8] };
+        let core = MapParams {
+            measure: m,
+            window: 9,
+            strides: vec![3, 5, 8],
+        };
         let want = focus_map(Stack::U16(stack.clone()).view(), &core, &Progress::none()).unwrap();
-        let same = want.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits());
+        let same = want
+            .iter()
+            .zip(&out)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
         assert!(same, "{m}: the door's map differs from the core's");
     }
 }
@@ -196,10 +267,17 @@ fn focus_map_returns_the_core_bytes() {
 fn segment_returns_the_core_bytes() {
     let stack = test_stack(4, 40, 36);
     let (z, h, w) = stack.dim();
-    for (preset, c) in [(Preset::Paper, INFOCUS_PRESET_PAPER), (Preset::Default, INFOCUS_PRESET_DEFAULT)] {
+    for (preset, c) in [
+        (Preset::Paper, INFOCUS_PRESET_PAPER),
+        (Preset::Default, INFOCUS_PRESET_DEFAULT),
+    ] {
         let mut p = infocus_segment_params_default();
         p.preset = c;
-        let (mut mask, mut map, mut depth) = (vec![7u8; z * h * w], vec![0f32; z * h * w], vec![0u16; h * w]);
+        let (mut mask, mut map, mut depth) = (
+            vec![7u8; z * h * w],
+            vec![0f32; z * h * w],
+            vec![0u16; h * w],
+        );
         let s = unsafe {
             infocus_segment(
                 stack.as_ptr().cast(),
@@ -219,10 +297,25 @@ fn segment_returns_the_core_bytes() {
             )
         };
         assert_eq!(s, INFOCUS_OK, "{}", last_error());
-        let core = segment(Stack::U16(stack.clone()).view(), &SegmentParams::new(preset), &Progress::none()).unwrap();
+        let core = segment(
+            Stack::U16(stack.clone()).view(),
+            &SegmentParams::new(preset),
+            &Progress::none(),
+        )
+        .unwrap();
         assert_eq!(core.mask.as_slice().unwrap(), &mask[..], "{preset:?} mask");
-        assert_eq!(core.depth.as_slice().unwrap(), &depth[..], "{preset:?} depth");
-        assert!(core.map.iter().zip(&map).all(|(a, b)| a.to_bits() == b.to_bits()), "{preset:?} map");
+        assert_eq!(
+            core.depth.as_slice().unwrap(),
+            &depth[..],
+            "{preset:?} depth"
+        );
+        assert!(
+            core.map
+                .iter()
+                .zip(&map)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{preset:?} map"
+        );
     }
 }
 
@@ -231,7 +324,10 @@ fn defaults_match_the_core() {
     let m = infocus_map_params_default();
     let paper = MapParams::paper();
     let strides = unsafe { std::slice::from_raw_parts(m.strides, m.n_strides) };
-    assert_eq!(strides.iter().map(|&s| s as usize).collect::<Vec<_>>(), paper.strides);
+    assert_eq!(
+        strides.iter().map(|&s| s as usize).collect::<Vec<_>>(),
+        paper.strides
+    );
     assert_eq!(m.window as usize, paper.window);
     assert_eq!(Measure::ALL[m.measure as usize], paper.measure);
     // The strides are one static array, not a fresh allocation per call.
@@ -245,12 +341,17 @@ fn defaults_match_the_core() {
     assert_eq!(s.band.min_contrast, core.band.min_contrast);
     assert_eq!(s.band.dof, 0.0);
     let b = infocus_band_params_default();
-    assert_eq!((b.radius, b.smoothing, b.min_contrast), (s.band.radius, s.band.smoothing, s.band.min_contrast));
+    assert_eq!(
+        (b.radius, b.smoothing, b.min_contrast),
+        (s.band.radius, s.band.smoothing, s.band.min_contrast)
+    );
 }
 
 #[test]
 fn version_is_the_crate_version() {
-    let v = unsafe { CStr::from_ptr(infocus_version()) }.to_str().unwrap();
+    let v = unsafe { CStr::from_ptr(infocus_version()) }
+        .to_str()
+        .unwrap();
     assert_eq!(v, env!("CARGO_PKG_VERSION"));
     assert_eq!(v, infocus::VERSION);
 }
@@ -292,27 +393,65 @@ fn progress_reaches_the_callback_and_cancel_writes_nothing() {
     let calls = AtomicUsize::new(0);
     let mut out = vec![-1f32; stack.len()];
     assert_eq!(call(Some(count), &calls, &mut out), INFOCUS_OK);
-    assert!(calls.load(Ordering::SeqCst) >= 6, "one report per slice at least");
+    assert!(
+        calls.load(Ordering::SeqCst) >= 6,
+        "one report per slice at least"
+    );
     let calls = AtomicUsize::new(0);
     let mut out = vec![-1f32; stack.len()];
-    assert_eq!(call(Some(count_then_cancel), &calls, &mut out), INFOCUS_ERR_CANCELLED);
+    assert_eq!(
+        call(Some(count_then_cancel), &calls, &mut out),
+        INFOCUS_ERR_CANCELLED
+    );
     assert_eq!(last_error(), "cancelled");
-    assert!(out.iter().all(|&v| v == -1.0), "a cancelled call wrote its output");
+    assert!(
+        out.iter().all(|&v| v == -1.0),
+        "a cancelled call wrote its output"
+    );
 }
 
 #[test]
 fn every_failure_sets_a_message_and_a_success_clears_it() {
     let stack = [1u8; 8];
     let mut out = [0u8; 8];
-    let s =
-        unsafe { infocus_in_focus(stack.as_ptr().cast(), 9, 2, 2, 2, stack.as_ptr(), 8, out.as_mut_ptr().cast(), 8) };
+    let s = unsafe {
+        infocus_in_focus(
+            stack.as_ptr().cast(),
+            9,
+            2,
+            2,
+            2,
+            stack.as_ptr(),
+            8,
+            out.as_mut_ptr().cast(),
+            8,
+        )
+    };
     assert_eq!(s, INFOCUS_ERR_INVALID);
-    assert!(last_error().contains("unknown pixel type 9"), "{}", last_error());
-    let s = unsafe { infocus_in_focus(std::ptr::null(), 0, 2, 2, 2, stack.as_ptr(), 8, out.as_mut_ptr().cast(), 8) };
+    assert!(
+        last_error().contains("unknown pixel type 9"),
+        "{}",
+        last_error()
+    );
+    let s = unsafe {
+        infocus_in_focus(
+            std::ptr::null(),
+            0,
+            2,
+            2,
+            2,
+            stack.as_ptr(),
+            8,
+            out.as_mut_ptr().cast(),
+            8,
+        )
+    };
     assert_eq!(s, INFOCUS_ERR_NULL);
     assert_eq!(last_error(), "stack is NULL");
     // Another thread has its own last error.
-    std::thread::spawn(|| assert_eq!(last_error(), "")).join().unwrap();
+    std::thread::spawn(|| assert_eq!(last_error(), ""))
+        .join()
+        .unwrap();
     let s = unsafe {
         infocus_in_focus(
             stack.as_ptr().cast(),
@@ -337,8 +476,19 @@ fn an_output_may_be_an_input() {
     let mut data: Vec<u16> = (1..=8).collect();
     let mask = [255u8, 0, 255, 0, 0, 255, 0, 255];
     let p = data.as_mut_ptr();
-    let s =
-        unsafe { infocus_in_focus(p.cast_const().cast(), INFOCUS_PIXEL_U16, 2, 2, 2, mask.as_ptr(), 8, p.cast(), 8) };
+    let s = unsafe {
+        infocus_in_focus(
+            p.cast_const().cast(),
+            INFOCUS_PIXEL_U16,
+            2,
+            2,
+            2,
+            mask.as_ptr(),
+            8,
+            p.cast(),
+            8,
+        )
+    };
     assert_eq!(s, INFOCUS_OK, "{}", last_error());
     assert_eq!(data, [1, 0, 3, 0, 0, 6, 0, 8]);
 }
@@ -346,8 +496,14 @@ fn an_output_may_be_an_input() {
 #[test]
 fn status_names_are_static_and_total() {
     for s in -3..12 {
-        let name = unsafe { CStr::from_ptr(infocus_status_name(s)) }.to_str().unwrap();
+        let name = unsafe { CStr::from_ptr(infocus_status_name(s)) }
+            .to_str()
+            .unwrap();
         assert!(!name.is_empty());
-        assert_eq!(name.starts_with("INFOCUS_"), (0..=7).contains(&s), "{s}: {name}");
+        assert_eq!(
+            name.starts_with("INFOCUS_"),
+            (0..=7).contains(&s),
+            "{s}: {name}"
+        );
     }
 }

@@ -11,7 +11,8 @@ use std::path::Path;
 /// (say `synth::S0`) into a `#define` in the C namespace.
 fn generate() -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let config =
+        cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
     let bindings = cbindgen::Builder::new()
         .with_src(dir.join("src/ffi/mod.rs"))
         .with_config(config)
@@ -81,7 +82,9 @@ fn header_declares_only_infocus_names() {
     // carries the library's prefix. Declarations start in column 0.
     let h = generate();
     let ident = |s: &str| -> Option<String> {
-        s.split(|c: char| !(c.is_alphanumeric() || c == '_')).rfind(|w| !w.is_empty()).map(str::to_owned)
+        s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .rfind(|w| !w.is_empty())
+            .map(str::to_owned)
     };
     let mut names = Vec::new();
     for line in h.lines() {
@@ -106,7 +109,12 @@ fn header_declares_only_infocus_names() {
     }
     assert!(names.len() > 30, "the scan found only {names:?}");
     for name in names {
-        let ok = name.starts_with("INFOCUS_") || name.starts_with("infocus_") || name.starts_with("Infocus");
-        assert!(ok, "the header declares `{name}` outside the infocus namespace");
+        let ok = name.starts_with("INFOCUS_")
+            || name.starts_with("infocus_")
+            || name.starts_with("Infocus");
+        assert!(
+            ok,
+            "the header declares `{name}` outside the infocus namespace"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! focus-map, segment and eval.
 
-use super::outputs::{bar, for_each_input, output_for, progress_of};
+use super::outputs::{
+    bar, check_distinct_outputs, commit_all, for_each_input, output_for, progress_of,
+};
 use super::{EvalArgs, FocusMapArgs, SegmentArgs};
-use infocus::io::{read_stack, write_tiff};
+use infocus::io::{read_stack, stage_tiff, write_tiff};
 use infocus::products::{all_in_focus, in_focus};
 use infocus::segment::{preset_map, segment as run_segment};
 use infocus::{Error, Result, StackView};
@@ -12,6 +14,7 @@ use std::path::Path;
 pub(crate) fn focus_map(a: &FocusMapArgs) -> Result<()> {
     let params = a.method.params()?;
     let many = a.inputs.len() > 1;
+    check_distinct_outputs(&a.output, &a.inputs)?;
     for_each_input(&a.inputs, |input| {
         let out = output_for(&a.output, input, many)?;
         let (stack, cal) = read_stack(input)?;
@@ -25,27 +28,49 @@ pub(crate) fn focus_map(a: &FocusMapArgs) -> Result<()> {
 pub(crate) fn segment(a: &SegmentArgs) -> Result<()> {
     let params = a.params()?;
     let many = a.inputs.len() > 1;
+    check_distinct_outputs(&a.output, &a.inputs)?;
     for_each_input(&a.inputs, |input| {
         let (stack, cal) = read_stack(input)?;
         let bar = bar(stack.dim().0 as u64, "segment");
         let seg = run_segment(stack.view(), &params, &progress_of(&bar))?;
         bar.finish_and_clear();
-        // Everything is computed before the first write: a failure above leaves no file.
-        let extra = |flag: &Option<std::path::PathBuf>| flag.as_deref().map(|p| output_for(p, input, many)).transpose();
-        write_tiff(&output_for(&a.output, input, many)?, StackView::U8(seg.mask.view()), &cal)?;
+        // Every output is staged first and committed only when all were
+        // written: a failure leaves none of them behind.
+        let extra = |flag: &Option<std::path::PathBuf>| {
+            flag.as_deref()
+                .map(|p| output_for(p, input, many))
+                .transpose()
+        };
+        let mut staged = vec![stage_tiff(
+            &output_for(&a.output, input, many)?,
+            StackView::U8(seg.mask.view()),
+            &cal,
+        )?];
         if let Some(p) = extra(&a.focus_map)? {
-            write_tiff(&p, StackView::F32(seg.map.view()), &cal)?;
+            staged.push(stage_tiff(&p, StackView::F32(seg.map.view()), &cal)?);
         }
         if let Some(p) = extra(&a.in_focus)? {
-            write_tiff(&p, in_focus(stack.view(), seg.mask.view())?.view(), &cal)?;
+            staged.push(stage_tiff(
+                &p,
+                in_focus(stack.view(), seg.mask.view())?.view(),
+                &cal,
+            )?);
         }
         if let Some(p) = extra(&a.depth)? {
-            write_tiff(&p, StackView::U16(seg.depth.view().insert_axis(Axis(0))), &cal)?;
+            staged.push(stage_tiff(
+                &p,
+                StackView::U16(seg.depth.view().insert_axis(Axis(0))),
+                &cal,
+            )?);
         }
         if let Some(p) = extra(&a.all_in_focus)? {
-            write_tiff(&p, all_in_focus(stack.view(), &seg.depth)?.view(), &cal)?;
+            staged.push(stage_tiff(
+                &p,
+                all_in_focus(stack.view(), &seg.depth)?.view(),
+                &cal,
+            )?);
         }
-        Ok(())
+        commit_all(staged)
     })
 }
 
@@ -54,14 +79,22 @@ pub(crate) fn read_mask(path: &Path) -> Result<ndarray::Array3<u8>> {
     let (stack, _) = read_stack(path)?;
     let v = stack.view();
     let (z, h, w) = v.dim();
-    Ok(ndarray::Array3::from_shape_fn((z, h, w), |(k, y, x)| u8::from(v.get_f64(k, y, x) != 0.0) * 255))
+    Ok(ndarray::Array3::from_shape_fn((z, h, w), |(k, y, x)| {
+        u8::from(v.get_f64(k, y, x) != 0.0) * 255
+    }))
 }
 
 pub(crate) fn eval(a: &EvalArgs) -> Result<()> {
     let pred = read_mask(&a.pred)?;
     let truth = read_mask(&a.truth)?;
-    let ev = infocus::eval::evaluate(pred.view(), truth.view())
-        .map_err(|e| Error::invalid(format!("{} vs {}: {e}", a.pred.display(), a.truth.display())))?;
+    let ev = infocus::eval::evaluate(pred.view(), truth.view()).map_err(|e| match e {
+        Error::InvalidArgument(m) => Error::invalid(format!(
+            "{} vs {}: {m}",
+            a.pred.display(),
+            a.truth.display()
+        )),
+        other => other,
+    })?;
     if a.json {
         println!("{}", ev.to_json());
     } else {

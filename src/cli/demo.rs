@@ -1,13 +1,14 @@
 //! synth and demo: focal stacks whose truth is known, and the tour of
 //! infocus that the README's first command runs.
 
-use super::montage::{montage, pick_slices, Column};
+use super::montage::{Column, montage, pick_slices};
+use super::outputs::commit_all;
 use super::outputs::{bar, progress_of};
 use clap::Args;
 use infocus::eval::evaluate;
-use infocus::io::{png::write_png_rgb, write_tiff, Calibration};
-use infocus::segment::{segment, Preset, SegmentParams};
-use infocus::synth::{synth as make_synth, SynthParams};
+use infocus::io::{Calibration, png::write_png_rgb, stage_tiff, write_tiff};
+use infocus::segment::{Preset, SegmentParams, segment};
+use infocus::synth::{SynthParams, synth as make_synth};
 use infocus::{Error, PixelType, Result, StackView};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -71,7 +72,11 @@ impl SynthArgs {
                 "u8" => PixelType::U8,
                 "u16" => PixelType::U16,
                 "f32" => PixelType::F32,
-                t => return Err(Error::invalid(format!("unknown pixel type '{t}'; use u8, u16 or f32"))),
+                t => {
+                    return Err(Error::invalid(format!(
+                        "unknown pixel type '{t}'; use u8, u16 or f32"
+                    )));
+                }
             },
             seed: self.seed,
         })
@@ -80,7 +85,10 @@ impl SynthArgs {
 
 /// `<stem>_truth.tif` beside `out`.
 fn truth_path(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     out.with_file_name(format!("{stem}_truth.tif"))
 }
 
@@ -90,8 +98,11 @@ pub(crate) fn synth(a: &SynthArgs) -> Result<()> {
     let s = make_synth(&p, &progress_of(&bar))?;
     bar.finish_and_clear();
     let cal = Calibration::default();
-    write_tiff(&a.output, s.stack.view(), &cal)?;
-    write_tiff(&a.truth.clone().unwrap_or_else(|| truth_path(&a.output)), StackView::U8(s.truth.view()), &cal)
+    let truth = a.truth.clone().unwrap_or_else(|| truth_path(&a.output));
+    commit_all(vec![
+        stage_tiff(&a.output, s.stack.view(), &cal)?,
+        stage_tiff(&truth, StackView::U8(s.truth.view()), &cal)?,
+    ])
 }
 
 #[derive(Args)]
@@ -113,11 +124,18 @@ pub(crate) fn demo(a: &DemoArgs) -> Result<()> {
     let cal = Calibration::default();
     write_tiff(&dir.join("stack.tif"), s.stack.view(), &cal)?;
     write_tiff(&dir.join("truth.tif"), StackView::U8(s.truth.view()), &cal)?;
-    println!("\n{:<8} {:>7} {:>7} {:>9} {:>7} {:>9}", "preset", "IoU", "Dice", "precision", "recall", "time");
+    println!(
+        "\n{:<8} {:>7} {:>7} {:>9} {:>7} {:>9}",
+        "preset", "IoU", "Dice", "precision", "recall", "time"
+    );
     let mut masks = Vec::new();
     for preset in [Preset::Default, Preset::Paper] {
         let t0 = Instant::now();
-        let seg = segment(s.stack.view(), &SegmentParams::new(preset), &infocus::Progress::none())?;
+        let seg = segment(
+            s.stack.view(),
+            &SegmentParams::new(preset),
+            &infocus::Progress::none(),
+        )?;
         let secs = t0.elapsed().as_secs_f64();
         let e = evaluate(seg.mask.view(), s.truth.view())?.stack;
         println!(
@@ -131,12 +149,19 @@ pub(crate) fn demo(a: &DemoArgs) -> Result<()> {
         );
         let path = dir.join(format!("mask_{}.tif", preset.name()));
         write_tiff(&path, StackView::U8(seg.mask.view()), &cal)?;
-        write_tiff(&dir.join(format!("focus_map_{}.tif", preset.name())), StackView::F32(seg.map.view()), &cal)?;
+        write_tiff(
+            &dir.join(format!("focus_map_{}.tif", preset.name())),
+            StackView::F32(seg.map.view()),
+            &cal,
+        )?;
         masks.push(seg.mask);
     }
     let slices = pick_slices(p.depth, 5);
-    let cols: Vec<Column> =
-        std::iter::once(Column { mask: None }).chain(masks.iter().map(|m| Column { mask: Some(m.view()) })).collect();
+    let cols: Vec<Column> = std::iter::once(Column { mask: None })
+        .chain(masks.iter().map(|m| Column {
+            mask: Some(m.view()),
+        }))
+        .collect();
     let picture = montage(s.stack.view(), &slices, Some(s.truth.view()), &cols);
     let png = dir.join("montage.png");
     write_png_rgb(&png, &picture)?;

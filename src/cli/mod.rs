@@ -15,7 +15,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "infocus", version, about = "Find the in-focus pixels of every slice of a focal stack", long_about = None)]
 struct Cli {
-    /// Worker threads (default: all cores). Results do not depend on it.
+    /// Worker threads, at least 1 (default: all cores). Results do not depend on it.
     #[arg(long, global = true)]
     threads: Option<usize>,
     #[command(subcommand)]
@@ -71,8 +71,10 @@ impl MethodArgs {
     /// The core parameters these flags describe.
     pub(crate) fn params(&self) -> Result<SegmentParams> {
         let map_flags = self.measure.is_some() || self.window.is_some() || self.strides.is_some();
-        let band_flags =
-            self.dof.is_some() || self.min_contrast.is_some() || self.radius.is_some() || self.smoothing.is_some();
+        let band_flags = self.dof.is_some()
+            || self.min_contrast.is_some()
+            || self.radius.is_some()
+            || self.smoothing.is_some();
         let preset = match &self.preset {
             Some(p) => p.parse()?,
             None if map_flags => Preset::Paper,
@@ -151,7 +153,11 @@ pub(crate) struct SegmentArgs {
 impl SegmentArgs {
     pub(crate) fn params(&self) -> Result<SegmentParams> {
         let mut p = self.method.params()?;
-        p.threshold = self.threshold.as_deref().map(str::parse::<Threshold>).transpose()?;
+        p.threshold = self
+            .threshold
+            .as_deref()
+            .map(str::parse::<Threshold>)
+            .transpose()?;
         Ok(p)
     }
 }
@@ -171,9 +177,33 @@ pub(crate) struct EvalArgs {
 
 /// Runs the tool; errors become one line on stderr and a non-zero exit.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: clap's own output on stdout.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("bad arguments")
+                .trim_start_matches("error: ");
+            eprintln!("infocus: error: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(n) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global() {
+        if n == 0 {
+            eprintln!("infocus: error: --threads must be at least 1");
+            return ExitCode::from(2);
+        }
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
             eprintln!("infocus: error: cannot set {n} threads: {e}");
             return ExitCode::FAILURE;
         }

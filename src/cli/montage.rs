@@ -13,7 +13,12 @@ pub(crate) struct Column<'a> {
 }
 
 /// Builds the montage (H x W x 3, RGB) of `slices`.
-pub(crate) fn montage(stack: StackView, slices: &[usize], truth: Option<ArrayView3<u8>>, columns: &[Column]) -> Array3<u8> {
+pub(crate) fn montage(
+    stack: StackView,
+    slices: &[usize],
+    truth: Option<ArrayView3<u8>>,
+    columns: &[Column],
+) -> Array3<u8> {
     let (_, h, w) = stack.dim();
     let (lo, hi) = stack.min_max();
     let span = if hi > lo { hi - lo } else { 1.0 };
@@ -27,10 +32,16 @@ pub(crate) fn montage(stack: StackView, slices: &[usize], truth: Option<ArrayVie
                 for x in 0..w {
                     let g = (255.0 * (stack.get_f64(k, y, x) - lo) / span) as f64;
                     let t = truth.map(|t| t[[k, y, x]] != 0);
-                    let p = if c == 0 { None } else { columns[c - 1].mask.map(|m| m[[k, y, x]] != 0) };
+                    let p = if c == 0 {
+                        None
+                    } else {
+                        columns[c - 1].mask.map(|m| m[[k, y, x]] != 0)
+                    };
                     let tint = match (c, t, p) {
                         (0, _, _) => None,
-                        (_, Some(true), Some(true)) | (_, Some(true), None) => Some([0.0, 255.0, 0.0]),
+                        (_, Some(true), Some(true)) | (_, Some(true), None) => {
+                            Some([0.0, 255.0, 0.0])
+                        }
                         (_, Some(false) | None, Some(true)) => Some([255.0, 0.0, 0.0]),
                         (_, Some(true), Some(false)) => Some([0.0, 96.0, 255.0]),
                         _ => None,
@@ -52,5 +63,13 @@ pub(crate) fn montage(stack: StackView, slices: &[usize], truth: Option<ArrayVie
 /// Up to `n` slices spread evenly over the stack.
 pub(crate) fn pick_slices(z: usize, n: usize) -> Vec<usize> {
     let n = n.min(z).max(1);
-    (0..n).map(|i| if n == 1 { z / 2 } else { (i * (z - 1) + (n - 1) / 2) / (n - 1) }).collect()
+    (0..n)
+        .map(|i| {
+            if n == 1 {
+                z / 2
+            } else {
+                (i * (z - 1) + (n - 1) / 2) / (n - 1)
+            }
+        })
+        .collect()
 }

@@ -36,20 +36,71 @@ pub(crate) fn progress_of(bar: &ProgressBar) -> infocus::Progress<'_> {
     })
 }
 
-/// Runs `job` on every input in parallel; failures are reported one line
-/// each and the rest still run. Fails at the end if any input failed.
-pub(crate) fn for_each_input(inputs: &[PathBuf], job: impl Fn(&Path) -> Result<()> + Sync) -> Result<()> {
+/// Refuses a batch in which two inputs would write the same output file
+/// (`x/a.tif` and `y/a.tif` both into `DIR/a.tif`).
+pub(crate) fn check_distinct_outputs(out: &Path, inputs: &[PathBuf]) -> Result<()> {
+    if inputs.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashMap::new();
+    for input in inputs {
+        let stem = input.file_stem().unwrap_or_default().to_os_string();
+        if let Some(first) = seen.insert(stem, input) {
+            return Err(Error::invalid(format!(
+                "{} and {} would both be written to {}; rename one of them",
+                first.display(),
+                input.display(),
+                out.join(input.file_stem().unwrap_or_default())
+                    .with_extension("tif")
+                    .display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Commits staged outputs once every one of them was written.
+pub(crate) fn commit_all(staged: Vec<infocus::io::Staged>) -> Result<()> {
+    staged.into_iter().try_for_each(infocus::io::Staged::commit)
+}
+
+/// Runs `job` on every input in parallel; with several inputs, failures are
+/// reported one line each and the rest still run, and the call fails at the
+/// end if any input failed. A single input's error is returned as it is.
+pub(crate) fn for_each_input(
+    inputs: &[PathBuf],
+    job: impl Fn(&Path) -> Result<()> + Sync,
+) -> Result<()> {
     use rayon::prelude::*;
+    if let [input] = inputs {
+        return job(input).map_err(|e| naming(input, e));
+    }
     let failures: Vec<String> = inputs
         .par_iter()
-        .filter_map(|input| job(input).err().map(|e| format!("{}: {e}", input.display())))
+        .filter_map(|input| {
+            job(input)
+                .err()
+                .map(|e| format!("{}: {e}", input.display()))
+        })
         .collect();
     for f in &failures {
         eprintln!("infocus: error: {f}");
     }
     match failures.len() {
         0 => Ok(()),
-        1 if inputs.len() == 1 => Err(Error::invalid(failures[0].clone())),
-        n => Err(Error::invalid(format!("{n} of {} inputs failed (see above)", inputs.len()))),
+        n => Err(Error::invalid(format!(
+            "{n} of {} inputs failed (see above)",
+            inputs.len()
+        ))),
+    }
+}
+
+/// Makes sure an error names the input it came from, without repeating it.
+fn naming(input: &Path, e: Error) -> Error {
+    let shown = input.display().to_string();
+    match e {
+        e if e.to_string().contains(&shown) => e,
+        Error::InvalidArgument(problem) => Error::format(input, None, problem),
+        other => Error::format(input, None, other.to_string()),
     }
 }

@@ -74,15 +74,28 @@ pub(crate) fn pixel_type(v: i32) -> Result<PixelType, Failure> {
 
 /// A measure number: its index in [`Measure::ALL`].
 pub(crate) fn measure(v: i32) -> Result<Measure, Failure> {
-    usize::try_from(v).ok().and_then(|i| Measure::ALL.get(i).copied()).ok_or_else(|| {
-        let names: Vec<_> = Measure::ALL.iter().enumerate().map(|(i, m)| format!("{i} {m}")).collect();
-        invalid(format!("unknown measure {v}; use one of: {}", names.join(", ")))
-    })
+    usize::try_from(v)
+        .ok()
+        .and_then(|i| Measure::ALL.get(i).copied())
+        .ok_or_else(|| {
+            let names: Vec<_> = Measure::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, m)| format!("{i} {m}"))
+                .collect();
+            invalid(format!(
+                "unknown measure {v}; use one of: {}",
+                names.join(", ")
+            ))
+        })
 }
 
 /// The C number of a measure (the inverse of [`measure`]).
 pub(crate) fn measure_number(m: Measure) -> i32 {
-    let i = Measure::ALL.iter().position(|&x| x == m).expect("every measure is in Measure::ALL");
+    let i = Measure::ALL
+        .iter()
+        .position(|&x| x == m)
+        .expect("every measure is in Measure::ALL");
     i32::try_from(i).expect("nine measures")
 }
 
@@ -90,7 +103,9 @@ pub(crate) fn preset(v: i32) -> Result<Preset, Failure> {
     match v {
         INFOCUS_PRESET_PAPER => Ok(Preset::Paper),
         INFOCUS_PRESET_DEFAULT => Ok(Preset::Default),
-        _ => Err(invalid(format!("unknown preset {v}; use INFOCUS_PRESET_PAPER (0) or INFOCUS_PRESET_DEFAULT (1)"))),
+        _ => Err(invalid(format!(
+            "unknown preset {v}; use INFOCUS_PRESET_PAPER (0) or INFOCUS_PRESET_DEFAULT (1)"
+        ))),
     }
 }
 
@@ -109,7 +124,9 @@ pub(crate) fn threshold(v: i32, value: f32) -> Result<Option<Threshold>, Failure
         INFOCUS_THRESHOLD_OTSU_STACK => Ok(Some(Threshold::OtsuStack)),
         INFOCUS_THRESHOLD_OTSU_SLICE => Ok(Some(Threshold::OtsuSlice)),
         INFOCUS_THRESHOLD_FIXED if value.is_finite() => Ok(Some(Threshold::Fixed(value))),
-        INFOCUS_THRESHOLD_FIXED => Err(invalid(format!("a fixed threshold must be a finite number, not {value}"))),
+        INFOCUS_THRESHOLD_FIXED => Err(invalid(format!(
+            "a fixed threshold must be a finite number, not {value}"
+        ))),
         _ => Err(invalid(format!(
             "unknown threshold {v}; use INFOCUS_THRESHOLD_PRESET (0), _OTSU_STACK (1), _OTSU_SLICE (2) or _FIXED (3)"
         ))),
@@ -118,7 +135,11 @@ pub(crate) fn threshold(v: i32, value: f32) -> Result<Option<Threshold>, Failure
 
 /// Fails with `INFOCUS_ERR_NULL` when `p` is NULL; `what` names the argument.
 pub(crate) fn non_null<T>(p: *const T, what: &str) -> Result<(), Failure> {
-    if p.is_null() { Err(Failure::null(what)) } else { Ok(()) }
+    if p.is_null() {
+        Err(Failure::null(what))
+    } else {
+        Ok(())
+    }
 }
 
 /// A struct passed by pointer, as a reference.
@@ -136,7 +157,10 @@ fn aligned<T>(p: *const T, what: &str) -> Result<(), Failure> {
     if p.is_aligned() {
         Ok(())
     } else {
-        Err(invalid(format!("{what} at {p:p} is not aligned to {} bytes as its element type needs", align_of::<T>())))
+        Err(invalid(format!(
+            "{what} at {p:p} is not aligned to {} bytes as its element type needs",
+            align_of::<T>()
+        )))
     }
 }
 
@@ -154,12 +178,18 @@ impl Dims {
     /// Rejects a zero dimension and a z * h * w that overflows `size_t`.
     pub fn new(z: usize, h: usize, w: usize) -> Result<Self, Failure> {
         if z == 0 || h == 0 || w == 0 {
-            return Err(invalid(format!("dimensions {z} x {h} x {w} (z x h x w): every dimension must be at least 1")));
+            return Err(invalid(format!(
+                "dimensions {z} x {h} x {w} (z x h x w): every dimension must be at least 1"
+            )));
         }
         let n = z
             .checked_mul(h)
             .and_then(|zh| zh.checked_mul(w))
-            .ok_or_else(|| invalid(format!("dimensions {z} x {h} x {w} (z x h x w) overflow size_t")))?;
+            .ok_or_else(|| {
+                invalid(format!(
+                    "dimensions {z} x {h} x {w} (z x h x w) overflow size_t"
+                ))
+            })?;
         Ok(Dims { z, h, w, n })
     }
 
@@ -189,7 +219,9 @@ pub(crate) fn length(len: usize, required: usize, what: &str, of: &str) -> Resul
     if len == required {
         Ok(())
     } else {
-        Err(invalid(format!("{what} has {len} elements but {of} needs exactly {required}")))
+        Err(invalid(format!(
+            "{what} has {len} elements but {of} needs exactly {required}"
+        )))
     }
 }
 
@@ -198,7 +230,11 @@ pub(crate) fn length(len: usize, required: usize, what: &str, of: &str) -> Resul
 /// # Safety
 /// `p`, when not NULL, points to `d.n` readable, initialised `T`s that are not
 /// written while the view lives (`'a`).
-pub(crate) unsafe fn view3<'a, T>(p: *const T, d: Dims, what: &str) -> Result<ArrayView3<'a, T>, Failure> {
+pub(crate) unsafe fn view3<'a, T>(
+    p: *const T,
+    d: Dims,
+    what: &str,
+) -> Result<ArrayView3<'a, T>, Failure> {
     non_null(p, what)?;
     fits::<T>(d.n, what)?;
     aligned(p, what)?;
@@ -224,7 +260,11 @@ pub(crate) unsafe fn slice<'a, T>(p: *const T, n: usize, what: &str) -> Result<&
 ///
 /// # Safety
 /// As [`view3`], for `h * w` elements.
-pub(crate) unsafe fn view2<'a, T>(p: *const T, d: Dims, what: &str) -> Result<ArrayView2<'a, T>, Failure> {
+pub(crate) unsafe fn view2<'a, T>(
+    p: *const T,
+    d: Dims,
+    what: &str,
+) -> Result<ArrayView2<'a, T>, Failure> {
     non_null(p, what)?;
     fits::<T>(d.plane(), what)?;
     aligned(p, what)?;
@@ -236,7 +276,11 @@ pub(crate) unsafe fn view2<'a, T>(p: *const T, d: Dims, what: &str) -> Result<Ar
 ///
 /// # Safety
 /// As [`view3`], for `d.n` pixels of the type `pixel_type` names.
-pub(crate) unsafe fn stack<'a>(p: *const c_void, pixel_type: PixelType, d: Dims) -> Result<StackView<'a>, Failure> {
+pub(crate) unsafe fn stack<'a>(
+    p: *const c_void,
+    pixel_type: PixelType,
+    d: Dims,
+) -> Result<StackView<'a>, Failure> {
     // SAFETY: forwarded from the caller.
     unsafe {
         Ok(match pixel_type {
@@ -257,13 +301,25 @@ pub(crate) struct Out<T> {
 
 impl<T: Copy> Out<T> {
     /// Checks a required output: not NULL, aligned, `len == required`.
-    pub fn new(ptr: *mut T, len: usize, required: usize, what: &str, of: &str) -> Result<Self, Failure> {
+    pub fn new(
+        ptr: *mut T,
+        len: usize,
+        required: usize,
+        what: &str,
+        of: &str,
+    ) -> Result<Self, Failure> {
         non_null(ptr, what)?;
         Self::optional(ptr, len, required, what, of).map(|o| o.expect("not NULL"))
     }
 
     /// Checks an optional output: `None` when NULL (its length is then ignored).
-    pub fn optional(ptr: *mut T, len: usize, required: usize, what: &str, of: &str) -> Result<Option<Self>, Failure> {
+    pub fn optional(
+        ptr: *mut T,
+        len: usize,
+        required: usize,
+        what: &str,
+        of: &str,
+    ) -> Result<Option<Self>, Failure> {
         if ptr.is_null() {
             return Ok(None);
         }
@@ -279,14 +335,22 @@ impl<T: Copy> Out<T> {
     /// The buffer the caller gave is writable for `len` elements.
     pub unsafe fn write<D: Dimension>(self, src: ArrayView<T, D>) -> Result<(), Failure> {
         if src.len() != self.len {
-            return Err(Error::Internal(format!("{} results for a buffer of {}", src.len(), self.len)).into());
+            return Err(Error::Internal(format!(
+                "{} results for a buffer of {}",
+                src.len(),
+                self.len
+            ))
+            .into());
         }
         // SAFETY: `src` is library-owned, so it never overlaps the caller's
         // buffer, which the caller vouches is writable for `len` elements.
         unsafe {
             match src.as_slice() {
                 Some(s) => std::ptr::copy_nonoverlapping(s.as_ptr(), self.ptr, self.len),
-                None => src.iter().enumerate().for_each(|(i, &v)| self.ptr.add(i).write(v)),
+                None => src
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, &v)| self.ptr.add(i).write(v)),
             }
         }
         Ok(())
@@ -327,10 +391,11 @@ impl OutStack {
                 (OutStack::U8(o), Stack::U8(a)) => o.write(a.view()),
                 (OutStack::U16(o), Stack::U16(a)) => o.write(a.view()),
                 (OutStack::F32(o), Stack::F32(a)) => o.write(a.view()),
-                (_, s) => {
-                    Err(Error::Internal(format!("a {} result for a buffer of another type", s.pixel_type().name()))
-                        .into())
-                }
+                (_, s) => Err(Error::Internal(format!(
+                    "a {} result for a buffer of another type",
+                    s.pixel_type().name()
+                ))
+                .into()),
             }
         }
     }
@@ -384,7 +449,10 @@ mod tests {
         }
         assert!(preset(2).is_err());
         assert_eq!(threshold(INFOCUS_THRESHOLD_PRESET, f32::NAN).unwrap(), None);
-        assert_eq!(threshold(INFOCUS_THRESHOLD_FIXED, 2.5).unwrap(), Some(Threshold::Fixed(2.5)));
+        assert_eq!(
+            threshold(INFOCUS_THRESHOLD_FIXED, 2.5).unwrap(),
+            Some(Threshold::Fixed(2.5))
+        );
         assert!(threshold(INFOCUS_THRESHOLD_FIXED, f32::INFINITY).is_err());
         assert!(threshold(4, 0.0).is_err());
     }
@@ -393,7 +461,10 @@ mod tests {
     fn dims_reject_zero_and_overflow() {
         assert_eq!(Dims::new(2, 3, 4).unwrap().n, 24);
         assert_eq!(Dims::new(0, 3, 4).unwrap_err().status, INFOCUS_ERR_INVALID);
-        assert_eq!(Dims::new(usize::MAX, 2, 1).unwrap_err().status, INFOCUS_ERR_INVALID);
+        assert_eq!(
+            Dims::new(usize::MAX, 2, 1).unwrap_err().status,
+            INFOCUS_ERR_INVALID
+        );
         assert!(fits::<f32>(usize::MAX / 4, "x").is_err());
         assert!(fits::<u8>(isize::MAX as usize, "x").is_ok());
     }
@@ -402,15 +473,39 @@ mod tests {
     fn outputs_check_null_length_and_alignment() {
         let mut buf = [0u16; 8];
         let d = "out";
-        assert_eq!(Out::<u16>::new(std::ptr::null_mut(), 8, 8, d, "x").err().unwrap().status, INFOCUS_ERR_NULL);
-        assert!(Out::optional(std::ptr::null_mut::<u16>(), 3, 8, d, "x").unwrap().is_none());
-        assert_eq!(Out::new(buf.as_mut_ptr(), 7, 8, d, "x").err().unwrap().status, INFOCUS_ERR_INVALID);
+        assert_eq!(
+            Out::<u16>::new(std::ptr::null_mut(), 8, 8, d, "x")
+                .err()
+                .unwrap()
+                .status,
+            INFOCUS_ERR_NULL
+        );
+        assert!(
+            Out::optional(std::ptr::null_mut::<u16>(), 3, 8, d, "x")
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            Out::new(buf.as_mut_ptr(), 7, 8, d, "x")
+                .err()
+                .unwrap()
+                .status,
+            INFOCUS_ERR_INVALID
+        );
         let odd = buf.as_mut_ptr().cast::<u8>().wrapping_add(1).cast::<u16>();
-        assert_eq!(Out::new(odd, 4, 4, d, "x").err().unwrap().status, INFOCUS_ERR_INVALID);
+        assert_eq!(
+            Out::new(odd, 4, 4, d, "x").err().unwrap().status,
+            INFOCUS_ERR_INVALID
+        );
         let src = ndarray::Array2::from_shape_fn((2, 4), |(y, x)| (10 * y + x) as u16);
         // A transposed view is not contiguous: the copy still goes in logical order.
         let t = src.t();
-        unsafe { Out::new(buf.as_mut_ptr(), 8, 8, d, "x").unwrap().write(t).unwrap() };
+        unsafe {
+            Out::new(buf.as_mut_ptr(), 8, 8, d, "x")
+                .unwrap()
+                .write(t)
+                .unwrap()
+        };
         assert_eq!(buf, [0, 10, 1, 11, 2, 12, 3, 13]);
     }
 }

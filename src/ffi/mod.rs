@@ -19,15 +19,15 @@ mod panic;
 mod status;
 
 pub use args::{
-    INFOCUS_MEASURE_BRENNER, INFOCUS_MEASURE_DWT, INFOCUS_MEASURE_ENTROPY, INFOCUS_MEASURE_LAPLACIAN,
-    INFOCUS_MEASURE_SMD, INFOCUS_MEASURE_STD, INFOCUS_MEASURE_TENENGRAD, INFOCUS_MEASURE_VARIANCE,
-    INFOCUS_MEASURE_VOLLATH, INFOCUS_PIXEL_F32, INFOCUS_PIXEL_U8, INFOCUS_PIXEL_U16, INFOCUS_PRESET_DEFAULT,
-    INFOCUS_PRESET_PAPER, INFOCUS_THRESHOLD_FIXED, INFOCUS_THRESHOLD_OTSU_SLICE, INFOCUS_THRESHOLD_OTSU_STACK,
-    INFOCUS_THRESHOLD_PRESET,
+    INFOCUS_MEASURE_BRENNER, INFOCUS_MEASURE_DWT, INFOCUS_MEASURE_ENTROPY,
+    INFOCUS_MEASURE_LAPLACIAN, INFOCUS_MEASURE_SMD, INFOCUS_MEASURE_STD, INFOCUS_MEASURE_TENENGRAD,
+    INFOCUS_MEASURE_VARIANCE, INFOCUS_MEASURE_VOLLATH, INFOCUS_PIXEL_F32, INFOCUS_PIXEL_U8,
+    INFOCUS_PIXEL_U16, INFOCUS_PRESET_DEFAULT, INFOCUS_PRESET_PAPER, INFOCUS_THRESHOLD_FIXED,
+    INFOCUS_THRESHOLD_OTSU_SLICE, INFOCUS_THRESHOLD_OTSU_STACK, INFOCUS_THRESHOLD_PRESET,
 };
 pub use status::{
-    INFOCUS_ERR_CANCELLED, INFOCUS_ERR_INVALID, INFOCUS_ERR_IO, INFOCUS_ERR_NULL, INFOCUS_ERR_PANIC, INFOCUS_ERR_TORCH,
-    INFOCUS_ERR_UNSUPPORTED, INFOCUS_OK,
+    INFOCUS_ERR_CANCELLED, INFOCUS_ERR_INVALID, INFOCUS_ERR_IO, INFOCUS_ERR_NULL,
+    INFOCUS_ERR_PANIC, INFOCUS_ERR_TORCH, INFOCUS_ERR_UNSUPPORTED, INFOCUS_OK,
 };
 
 use crate::map::MapParams;
@@ -48,7 +48,8 @@ use std::sync::LazyLock;
 /// not call back into infocus, throw or longjmp. `user_data` is passed
 /// through untouched. A NULL callback reports nothing and never cancels.
 #[allow(non_camel_case_types)]
-pub type infocus_progress_fn = Option<unsafe extern "C" fn(done: u64, total: u64, user_data: *mut c_void) -> i32>;
+pub type infocus_progress_fn =
+    Option<unsafe extern "C" fn(done: u64, total: u64, user_data: *mut c_void) -> i32>;
 
 /// The sliding-window focus map: the paper's scheme (see `infocus_focus_map`).
 #[repr(C)]
@@ -100,20 +101,35 @@ pub struct InfocusSegmentParams {
 
 /// The paper's strides, library-owned for the life of the program.
 static PAPER_STRIDES: LazyLock<Vec<u32>> = LazyLock::new(|| {
-    MapParams::paper().strides.iter().map(|&s| u32::try_from(s).expect("paper strides are small")).collect()
+    MapParams::paper()
+        .strides
+        .iter()
+        .map(|&s| u32::try_from(s).expect("paper strides are small"))
+        .collect()
 });
 
 /// The version, NUL-terminated, derived from [`crate::VERSION`].
-static VERSION: LazyLock<CString> = LazyLock::new(|| CString::new(crate::VERSION).expect("no NUL in the version"));
+static VERSION: LazyLock<CString> =
+    LazyLock::new(|| CString::new(crate::VERSION).expect("no NUL in the version"));
 
 /// Parameters every call rejects: what a default constructor returns if it
 /// panicked (with the panic as the last error).
 impl InfocusMapParams {
-    const REJECTED: Self = InfocusMapParams { measure: -1, window: 0, strides: std::ptr::null(), n_strides: 0 };
+    const REJECTED: Self = InfocusMapParams {
+        measure: -1,
+        window: 0,
+        strides: std::ptr::null(),
+        n_strides: 0,
+    };
 }
 
 impl InfocusBandParams {
-    const REJECTED: Self = InfocusBandParams { dof: f64::NAN, min_contrast: f64::NAN, radius: 0, smoothing: u32::MAX };
+    const REJECTED: Self = InfocusBandParams {
+        dof: f64::NAN,
+        min_contrast: f64::NAN,
+        radius: 0,
+        smoothing: u32::MAX,
+    };
 }
 
 impl OnPanic for InfocusMapParams {
@@ -146,8 +162,15 @@ impl OnPanic for InfocusSegmentParams {
 /// The C form of the map parameters `p`, which must use the paper's strides
 /// (the only list with a static array to point at).
 fn map_params_to_c(p: &MapParams) -> InfocusMapParams {
-    let strides: Vec<u32> = p.strides.iter().map(|&s| u32::try_from(s).expect("small stride")).collect();
-    assert_eq!(strides, *PAPER_STRIDES, "only the paper's strides have a static array");
+    let strides: Vec<u32> = p
+        .strides
+        .iter()
+        .map(|&s| u32::try_from(s).expect("small stride"))
+        .collect();
+    assert_eq!(
+        strides, *PAPER_STRIDES,
+        "only the paper's strides have a static array"
+    );
     InfocusMapParams {
         measure: args::measure_number(p.measure),
         window: u32::try_from(p.window).expect("small window"),
@@ -178,7 +201,11 @@ unsafe fn map_params(p: &InfocusMapParams) -> Result<MapParams, Failure> {
         let v = unsafe { args::slice(p.strides, p.n_strides, "params->strides")? };
         v.iter().map(|&s| s as usize).collect()
     };
-    Ok(MapParams { measure, window: p.window as usize, strides })
+    Ok(MapParams {
+        measure,
+        window: p.window as usize,
+        strides,
+    })
 }
 
 fn band_params(b: &InfocusBandParams) -> BandParams {
@@ -316,8 +343,12 @@ pub unsafe extern "C" fn infocus_focus_map(
         let d = Dims::new(z, h, w)?;
         let out = Out::new(out_map, out_len, d.n, "out_map", &a3(d, "focus map"))?;
         // SAFETY: checked above; the caller vouches for the sizes.
-        let (stack, params) =
-            unsafe { (args::stack(stack, pixel_type, d)?, map_params(args::deref(params, "params")?)?) };
+        let (stack, params) = unsafe {
+            (
+                args::stack(stack, pixel_type, d)?,
+                map_params(args::deref(params, "params")?)?,
+            )
+        };
         let map = crate::map::focus_map(stack, &params, &progress_sink(progress, user_data))?;
         // SAFETY: the caller vouches out_map holds out_len writable floats.
         unsafe { out.write(map.view()) }
@@ -414,11 +445,22 @@ pub unsafe extern "C" fn infocus_segment(
         let threshold = args::threshold(p.threshold, p.threshold_value)?;
         // SAFETY: the caller vouches for the strides array.
         let map = unsafe { map_params(&p.map)? };
-        let params = SegmentParams { preset, map, threshold, band: band_params(&p.band) };
+        let params = SegmentParams {
+            preset,
+            map,
+            threshold,
+            band: band_params(&p.band),
+        };
         let d = Dims::new(z, h, w)?;
         let mask_out = Out::new(out_mask, mask_len, d.n, "out_mask", &a3(d, "mask"))?;
         let map_out = Out::optional(out_map, map_len, d.n, "out_map", &a3(d, "focus map"))?;
-        let depth_out = Out::optional(out_depth, depth_len, d.plane(), "out_depth", &a2(d, "depth map"))?;
+        let depth_out = Out::optional(
+            out_depth,
+            depth_len,
+            d.plane(),
+            "out_depth",
+            &a2(d, "depth map"),
+        )?;
         // SAFETY: checked above; the caller vouches for the size.
         let stack = unsafe { args::stack(stack, pixel_type, d)? };
         let seg = crate::segment::segment(stack, &params, &progress_sink(progress, user_data))?;
@@ -471,7 +513,12 @@ pub unsafe extern "C" fn infocus_in_focus(
         args::length(mask_len, d.n, "mask", &a3(d, "stack"))?;
         let out = OutStack::new(out, pixel_type, out_len, d.n, &a3(d, "in-focus stack"))?;
         // SAFETY: checked above; the caller vouches for the sizes.
-        let (stack, mask) = unsafe { (args::stack(stack, pixel_type, d)?, args::view3(mask, d, "mask")?) };
+        let (stack, mask) = unsafe {
+            (
+                args::stack(stack, pixel_type, d)?,
+                args::view3(mask, d, "mask")?,
+            )
+        };
         let result = crate::products::in_focus(stack, mask)?;
         // SAFETY: the caller vouches out holds out_len writable pixels.
         unsafe { out.write(&result) }
@@ -504,7 +551,13 @@ pub unsafe extern "C" fn infocus_depth_map(
         args::non_null(map, "map")?;
         args::non_null(out_depth, "out_depth")?;
         let d = Dims::new(z, h, w)?;
-        let out = Out::new(out_depth, out_len, d.plane(), "out_depth", &a2(d, "depth map"))?;
+        let out = Out::new(
+            out_depth,
+            out_len,
+            d.plane(),
+            "out_depth",
+            &a2(d, "depth map"),
+        )?;
         // SAFETY: checked above; the caller vouches for the size.
         let map = unsafe { args::view3(map, d, "map")? };
         let depth = crate::products::depth_map(map)?;
@@ -547,9 +600,20 @@ pub unsafe extern "C" fn infocus_all_in_focus(
         let pixel_type = args::pixel_type(pixel_type)?;
         let d = Dims::new(z, h, w)?;
         args::length(depth_len, d.plane(), "depth", &a2(d, "stack's plane"))?;
-        let out = OutStack::new(out, pixel_type, out_len, d.plane(), &a2(d, "all-in-focus image"))?;
+        let out = OutStack::new(
+            out,
+            pixel_type,
+            out_len,
+            d.plane(),
+            &a2(d, "all-in-focus image"),
+        )?;
         // SAFETY: checked above; the caller vouches for the sizes.
-        let (stack, depth) = unsafe { (args::stack(stack, pixel_type, d)?, args::view2(depth, d, "depth")?) };
+        let (stack, depth) = unsafe {
+            (
+                args::stack(stack, pixel_type, d)?,
+                args::view2(depth, d, "depth")?,
+            )
+        };
         // The core takes an owned depth map.
         let result = crate::products::all_in_focus(stack, &depth.to_owned())?;
         // SAFETY: the caller vouches out holds out_len writable pixels.
@@ -567,13 +631,29 @@ mod tests {
         let m: InfocusMapParams = panic::guard(|| panic!("no defaults today"));
         let s: InfocusSegmentParams = panic::guard(|| panic!("no defaults today"));
         let b: InfocusBandParams = panic::guard(|| panic!("no defaults today"));
-        let msg = unsafe { CStr::from_ptr(infocus_last_error()) }.to_str().unwrap().to_owned();
+        let msg = unsafe { CStr::from_ptr(infocus_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(msg.contains("no defaults today"), "{msg}");
         assert!(b.dof.is_nan() && b.radius == 0);
         let stack = [0u8; 4];
         let (mut map, mut mask) = ([0f32; 4], [0u8; 4]);
         let null = std::ptr::null_mut();
-        let st = unsafe { infocus_focus_map(stack.as_ptr().cast(), 0, 1, 2, 2, &m, map.as_mut_ptr(), 4, None, null) };
+        let st = unsafe {
+            infocus_focus_map(
+                stack.as_ptr().cast(),
+                0,
+                1,
+                2,
+                2,
+                &m,
+                map.as_mut_ptr(),
+                4,
+                None,
+                null,
+            )
+        };
         assert_eq!(st, INFOCUS_ERR_INVALID);
         let st = unsafe {
             infocus_segment(

@@ -35,7 +35,9 @@ impl OnPanic for *const c_char {
 pub(crate) fn guard<R: OnPanic>(body: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(r) => r,
-        Err(payload) => R::on_panic(Error::Internal(format!("panicked: {}", panic_message(&*payload))).into()),
+        Err(payload) => {
+            R::on_panic(Error::Internal(format!("panicked: {}", panic_message(&*payload))).into())
+        }
     }
 }
 
@@ -62,7 +64,10 @@ mod tests {
     use std::ffi::CStr;
 
     fn last() -> String {
-        unsafe { CStr::from_ptr(last_error_ptr()) }.to_str().unwrap().to_owned()
+        unsafe { CStr::from_ptr(last_error_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]
@@ -94,7 +99,10 @@ mod tests {
     fn results_pass_through() {
         assert_eq!(status(|| Ok(())), INFOCUS_OK);
         assert_eq!(last(), "");
-        assert_eq!(status(|| Err(Error::invalid("nope").into())), INFOCUS_ERR_INVALID);
+        assert_eq!(
+            status(|| Err(Error::invalid("nope").into())),
+            INFOCUS_ERR_INVALID
+        );
         assert_eq!(last(), "invalid argument: nope");
     }
 
@@ -102,7 +110,9 @@ mod tests {
     fn a_panic_inside_a_rayon_worker_is_caught_too() {
         use rayon::prelude::*;
         let s = status(|| {
-            (0..64).into_par_iter().for_each(|i| assert!(i != 37, "worker {i}"));
+            (0..64)
+                .into_par_iter()
+                .for_each(|i| assert!(i != 37, "worker {i}"));
             Ok(())
         });
         assert_eq!(s, INFOCUS_ERR_PANIC);

@@ -36,7 +36,10 @@ pub(crate) struct Failure {
 impl Failure {
     /// A NULL where a pointer is required; `what` names the argument.
     pub fn null(what: &str) -> Self {
-        Failure { status: INFOCUS_ERR_NULL, message: format!("{what} is NULL") }
+        Failure {
+            status: INFOCUS_ERR_NULL,
+            message: format!("{what} is NULL"),
+        }
     }
 }
 
@@ -54,7 +57,10 @@ pub(crate) fn status_of(e: &Error) -> i32 {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Failure { status: status_of(&e), message: e.to_string() }
+        Failure {
+            status: status_of(&e),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -88,7 +94,11 @@ pub(crate) fn report(outcome: Result<(), Failure>) -> i32 {
         }
         Err(f) => {
             // A failure always leaves a message, even if someone built it empty.
-            let message = if f.message.is_empty() { "unknown error" } else { &f.message };
+            let message = if f.message.is_empty() {
+                "unknown error"
+            } else {
+                &f.message
+            };
             set_last_error(message);
             f.status
         }
@@ -115,7 +125,10 @@ mod tests {
     use std::ffi::CStr;
 
     fn last() -> String {
-        unsafe { CStr::from_ptr(last_error_ptr()) }.to_str().unwrap().to_owned()
+        unsafe { CStr::from_ptr(last_error_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]
@@ -157,11 +170,20 @@ mod tests {
 
     #[test]
     fn failures_set_and_successes_clear_the_last_error() {
-        assert_eq!(report(Err(Error::invalid("window 0").into())), INFOCUS_ERR_INVALID);
+        assert_eq!(
+            report(Err(Error::invalid("window 0").into())),
+            INFOCUS_ERR_INVALID
+        );
         assert_eq!(last(), "invalid argument: window 0");
         assert_eq!(report(Err(Failure::null("stack"))), INFOCUS_ERR_NULL);
         assert_eq!(last(), "stack is NULL");
-        assert_eq!(report(Err(Failure { status: INFOCUS_ERR_IO, message: "a\0b".into() })), INFOCUS_ERR_IO);
+        assert_eq!(
+            report(Err(Failure {
+                status: INFOCUS_ERR_IO,
+                message: "a\0b".into()
+            })),
+            INFOCUS_ERR_IO
+        );
         assert_eq!(last(), "a\\0b");
         assert_eq!(report(Ok(())), INFOCUS_OK);
         assert_eq!(last(), "");
@@ -170,7 +192,9 @@ mod tests {
     #[test]
     fn the_last_error_is_per_thread() {
         report(Err(Error::Cancelled.into()));
-        std::thread::spawn(|| assert_eq!(last(), "")).join().unwrap();
+        std::thread::spawn(|| assert_eq!(last(), ""))
+            .join()
+            .unwrap();
         assert_eq!(last(), "cancelled");
     }
 }

@@ -32,12 +32,46 @@ impl Drop for TempGuard {
     }
 }
 
+/// A fully written and synced temporary file waiting to replace its target.
+///
+/// Dropping it without [`Staged::commit`] removes the temporary file, so a
+/// command that writes several outputs can stage them all and commit only
+/// when every one was written: a failure leaves none of them behind.
+#[must_use = "a staged file is removed unless committed"]
+pub struct Staged {
+    tmp: TempGuard,
+    target: PathBuf,
+    dir: PathBuf,
+}
+
+impl Staged {
+    /// Renames the temporary file over the target.
+    pub fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.tmp.path, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        self.tmp.armed = false;
+        // Make the rename itself durable. Not every platform or file system
+        // lets a directory be opened and synced; the data is already safe, so
+        // a failure here is not an error.
+        #[cfg(unix)]
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
 /// Writes `path` atomically: `f` fills a buffered temporary file next to it,
 /// which replaces `path` only if `f` and the flush and sync all succeed.
 ///
 /// On error the temporary file is removed and an existing `path` is untouched;
 /// the closure's own error (for example [`Error::Cancelled`]) is returned as is.
 pub fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+    stage(path, f)?.commit()
+}
+
+/// Like [`write_atomic`], but leaves the finished temporary file staged for
+/// the caller to commit. Errors name `path`, the file the user asked for.
+pub fn stage(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<Staged> {
     let file_name = path.file_name().ok_or_else(|| {
         Error::invalid(format!("{}: not a file name to write to", path.display()))
     })?;
@@ -55,32 +89,24 @@ pub fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> Result<
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .map_err(|e| Error::io(&tmp, e))?;
-    let mut guard = TempGuard {
-        path: tmp.clone(),
+        .map_err(|e| Error::io(path, e))?;
+    let guard = TempGuard {
+        path: tmp,
         armed: true,
     };
 
     let mut writer = BufWriter::new(file);
     f(&mut writer)?;
-    writer.flush().map_err(|e| Error::io(&tmp, e))?;
+    writer.flush().map_err(|e| Error::io(path, e))?;
     let file = writer
         .into_inner()
-        .map_err(|e| Error::io(&tmp, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(file);
-
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    guard.armed = false;
-
-    // Make the rename itself durable. Not every platform or file system lets
-    // a directory be opened and synced; the data is already safe, so a
-    // failure here is not an error.
-    #[cfg(unix)]
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+        .map_err(|e| Error::io(path, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(Staged {
+        tmp: guard,
+        target: path.to_path_buf(),
+        dir,
+    })
 }
 
 /// Maps an I/O error met while writing through [`write_atomic`]'s writer.

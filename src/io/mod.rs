@@ -16,10 +16,10 @@ pub mod npy;
 pub mod png;
 pub mod tiff;
 
-pub use atomic::write_atomic;
+pub use atomic::{Staged, stage, write_atomic};
 pub use npy::read_npy;
 pub use png::{write_png_gray, write_png_rgb};
-pub use tiff::{read_tiff, read_tiff_hyperstack, write_tiff};
+pub use tiff::{read_tiff, read_tiff_hyperstack, stage_tiff, write_tiff};
 
 use crate::error::{Error, Result};
 use crate::stack::Stack;

@@ -18,7 +18,7 @@
 //! always gives the same bytes.
 
 use super::Calibration;
-use super::atomic::{write_atomic, write_err};
+use super::atomic::{Staged, stage, write_err};
 use crate::error::{Error, Result};
 use crate::stack::{PixelType, Stack, StackView};
 use ndarray::{Array3, Axis};
@@ -58,6 +58,12 @@ pub fn read_tiff_hyperstack(
 /// Z-stack of the right depth and calibration (ImageJ description and
 /// X/YResolution), atomically. The same input always gives the same bytes.
 pub fn write_tiff(path: &Path, stack: StackView<'_>, cal: &Calibration) -> Result<()> {
+    stage_tiff(path, stack, cal)?.commit()
+}
+
+/// Writes the TIFF of [`write_tiff`] to a staged temporary file, for commands
+/// that commit several outputs together.
+pub fn stage_tiff(path: &Path, stack: StackView<'_>, cal: &Calibration) -> Result<Staged> {
     write_tiff_impl(path, stack, cal, u64::from(u32::MAX))
 }
 
@@ -852,7 +858,7 @@ fn write_tiff_impl(
     stack: StackView<'_>,
     cal: &Calibration,
     max_offset: u64,
-) -> Result<()> {
+) -> Result<Staged> {
     let (z, h, w) = stack.dim();
     if z == 0 || h == 0 || w == 0 {
         return Err(Error::invalid(format!(
@@ -926,7 +932,7 @@ fn write_tiff_impl(
         page_bytes,
         pages: z,
     };
-    write_atomic(path, |out| {
+    stage(path, |out| {
         layout.write(out, &desc, stack, max_offset, path)
     })
 }
@@ -1184,7 +1190,10 @@ mod tests {
         let cal = Calibration::default();
         // Pretend 32-bit offsets end just after the pixel data.
         let limit = 8 + 2 + 12 * 15 + 4 + 80 + 16 + 5 * 3 * 7 * 2;
-        write_tiff_impl(&path, StackView::U16(a.view()), &cal, limit).unwrap();
+        write_tiff_impl(&path, StackView::U16(a.view()), &cal, limit)
+            .unwrap()
+            .commit()
+            .unwrap();
         let dec = Decoder::new(BufReader::new(File::open(&path).unwrap())).unwrap();
         assert!(!dec.more_images());
         let (back, _) = read_tiff(&path).unwrap();
@@ -1192,7 +1201,10 @@ mod tests {
         let (one, _) = read_tiff_hyperstack(&path, 0, 0).unwrap();
         assert_eq!(one, Stack::U16(a.clone()));
         // With room for every directory, all five are written.
-        write_tiff_impl(&path, StackView::U16(a.view()), &cal, u64::from(u32::MAX)).unwrap();
+        write_tiff_impl(&path, StackView::U16(a.view()), &cal, u64::from(u32::MAX))
+            .unwrap()
+            .commit()
+            .unwrap();
         let mut dec = Decoder::new(BufReader::new(File::open(&path).unwrap())).unwrap();
         let mut pages = 1;
         while dec.more_images() {

@@ -34,7 +34,10 @@ impl<A: WindowSum> Integral<A> {
         }
         let d = &self.data;
         let w = self.w;
-        d[y1 * w + x1].sub(d[y0 * w + x1]).sub(d[y1 * w + x0]).add(d[y0 * w + x0])
+        d[y1 * w + x1]
+            .sub(d[y0 * w + x1])
+            .sub(d[y1 * w + x0])
+            .add(d[y0 * w + x0])
     }
 }
 
@@ -59,19 +62,27 @@ impl<A: WindowSum> TermSums<A> {
                 for px in 0..2 {
                     let rows = th.saturating_sub(py).div_ceil(2);
                     let cols = tw.saturating_sub(px).div_ceil(2);
-                    tables.push(Integral::build(rows, cols, |y, x| v[(py + 2 * y, px + 2 * x)]));
+                    tables.push(Integral::build(rows, cols, |y, x| {
+                        v[(py + 2 * y, px + 2 * x)]
+                    }));
                 }
             }
             tables
         };
-        TermSums { ky: t.ky, kx: t.kx, step: t.step, tables }
+        TermSums {
+            ky: t.ky,
+            kx: t.kx,
+            step: t.step,
+            tables,
+        }
     }
 
     /// Sum of the terms whose stencil lies inside window `[y0,y1) x [x0,x1)`.
     #[inline]
     pub(crate) fn window(&self, y0: usize, y1: usize, x0: usize, x1: usize) -> A {
         // Anchors run over [y0, y1 - ky] (inclusive) when the stencil fits.
-        let (Some(ye), Some(xe)) = ((y1 + 1).checked_sub(self.ky), (x1 + 1).checked_sub(self.kx)) else {
+        let (Some(ye), Some(xe)) = ((y1 + 1).checked_sub(self.ky), (x1 + 1).checked_sub(self.kx))
+        else {
             return A::ZERO;
         };
         if self.step == 1 {

@@ -23,7 +23,7 @@
 mod integral;
 
 use crate::error::{Error, Result};
-use crate::measure::{entropy_bins, entropy_of_counts, terms, Compensated, Measure, WindowSum};
+use crate::measure::{Compensated, Measure, WindowSum, entropy_bins, entropy_of_counts, terms};
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
 use integral::TermSums;
@@ -56,10 +56,14 @@ impl MapParams {
             return Err(Error::invalid("window must be at least 1 pixel"));
         }
         if self.strides.is_empty() {
-            return Err(Error::invalid("the stride list is empty; give at least one stride, e.g. 8"));
+            return Err(Error::invalid(
+                "the stride list is empty; give at least one stride, e.g. 8",
+            ));
         }
         if let Some(s) = self.strides.iter().find(|&&s| s == 0) {
-            return Err(Error::invalid(format!("stride {s} is not allowed; strides must be at least 1")));
+            return Err(Error::invalid(format!(
+                "stride {s} is not allowed; strides must be at least 1"
+            )));
         }
         Ok(())
     }
@@ -89,7 +93,13 @@ pub fn focus_map(stack: StackView, params: &MapParams, progress: &Progress) -> R
 }
 
 /// The map of slice `k` into `out` (H x W).
-pub(crate) fn slice_map(stack: &StackView, k: usize, range: (f64, f64), p: &MapParams, mut out: ArrayViewMut2<f32>) {
+pub(crate) fn slice_map(
+    stack: &StackView,
+    k: usize,
+    range: (f64, f64),
+    p: &MapParams,
+    mut out: ArrayViewMut2<f32>,
+) {
     out.fill(f32::NEG_INFINITY);
     let (_, h, w) = stack.dim();
     let grids: Box<dyn Fn(usize) -> Array2<f64> + Sync> = match p.measure {
@@ -141,37 +151,56 @@ fn entropy_grid(bins: ArrayView2<u8>, win: usize, s: usize) -> Array2<f64> {
     let (h, w) = bins.dim();
     let (ny, nx) = (h.div_ceil(s), w.div_ceil(s));
     let mut grid = Array2::zeros((ny, nx));
-    grid.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(i, mut row)| {
-        let (y0, y1) = (i * s, (i * s + win).min(h));
-        let mut hist = [0u32; 256];
-        let cols = |hist: &mut [u32; 256], x0: usize, x1: usize, add: bool| {
-            for y in y0..y1 {
-                for &b in bins.row(y).slice(ndarray::s![x0..x1]) {
-                    if add { hist[b as usize] += 1 } else { hist[b as usize] -= 1 }
+    grid.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, mut row)| {
+            let (y0, y1) = (i * s, (i * s + win).min(h));
+            let mut hist = [0u32; 256];
+            let cols = |hist: &mut [u32; 256], x0: usize, x1: usize, add: bool| {
+                for y in y0..y1 {
+                    for &b in bins.row(y).slice(ndarray::s![x0..x1]) {
+                        if add {
+                            hist[b as usize] += 1
+                        } else {
+                            hist[b as usize] -= 1
+                        }
+                    }
                 }
+            };
+            let end = |j: usize| (j * s + win).min(w);
+            cols(&mut hist, 0, end(0), true);
+            for j in 0..nx {
+                if j > 0 {
+                    let (prev_end, start) = (end(j - 1), j * s);
+                    cols(&mut hist, (j - 1) * s, prev_end.min(start), false);
+                    cols(&mut hist, prev_end.max(start), end(j), true);
+                }
+                let n = ((y1 - y0) * (end(j) - j * s)) as u64;
+                row[j] = entropy_of_counts(&hist, n);
             }
-        };
-        let end = |j: usize| (j * s + win).min(w);
-        cols(&mut hist, 0, end(0), true);
-        for j in 0..nx {
-            if j > 0 {
-                let (prev_end, start) = (end(j - 1), j * s);
-                cols(&mut hist, (j - 1) * s, prev_end.min(start), false);
-                cols(&mut hist, prev_end.max(start), end(j), true);
-            }
-            let n = ((y1 - y0) * (end(j) - j * s)) as u64;
-            row[j] = entropy_of_counts(&hist, n);
-        }
-    });
+        });
     grid
 }
 
 /// Adds each window's score onto the pixels it covers and keeps the
 /// pixel-wise maximum with what `out` already holds.
-fn spread_max(grid: &Array2<f64>, win: usize, s: usize, h: usize, w: usize, mut out: ArrayViewMut2<f32>) {
+fn spread_max(
+    grid: &Array2<f64>,
+    win: usize,
+    s: usize,
+    h: usize,
+    w: usize,
+    mut out: ArrayViewMut2<f32>,
+) {
     let (ny, nx) = grid.dim();
     // Windows covering coordinate c: lattice indices ceil((c+1-win)/s) ..= c/s.
-    let cover = |c: usize, n: usize| ((c + 1).saturating_sub(win).div_ceil(s), (c / s).min(n - 1) + 1);
+    let cover = |c: usize, n: usize| {
+        (
+            (c + 1).saturating_sub(win).div_ceil(s),
+            (c / s).min(n - 1) + 1,
+        )
+    };
     let cols: Vec<(usize, usize)> = (0..w).map(|x| cover(x, nx)).collect();
     // Rows with the same window rows share one prefix-sum line.
     let mut runs: Vec<(usize, usize, (usize, usize))> = Vec::new();
@@ -197,7 +226,11 @@ fn spread_max(grid: &Array2<f64>, win: usize, s: usize, h: usize, w: usize, mut 
         }
         for row in chunk.chunks_exact_mut(w) {
             for (o, &(jlo, jhi)) in row.iter_mut().zip(&cols) {
-                let v = if jhi > jlo { (prefix[jhi] - prefix[jlo]) as f32 } else { 0.0 };
+                let v = if jhi > jlo {
+                    (prefix[jhi] - prefix[jlo]) as f32
+                } else {
+                    0.0
+                };
                 *o = o.max(v);
             }
         }
@@ -220,10 +253,13 @@ mod tests {
                     let win = img.slice(ndarray::s![y0..(y0 + win).min(h), x0..(x0 + win).min(w)]);
                     let mean = win.mean().unwrap();
                     let sd = win.mapv(|v| (v - mean).powi(2)).mean().unwrap().sqrt();
-                    acc.slice_mut(ndarray::s![y0..(y0 + win.nrows()), x0..(x0 + win.ncols())]).mapv_inplace(|a| a + sd);
+                    acc.slice_mut(ndarray::s![y0..(y0 + win.nrows()), x0..(x0 + win.ncols())])
+                        .mapv_inplace(|a| a + sd);
                 }
             }
-            ndarray::Zip::from(&mut best).and(&acc).for_each(|b, &a| *b = b.max(a));
+            ndarray::Zip::from(&mut best)
+                .and(&acc)
+                .for_each(|b, &a| *b = b.max(a));
         }
         best
     }
@@ -232,19 +268,30 @@ mod tests {
     fn std_map_matches_the_literal_loop() {
         let img = Array2::from_shape_fn((37, 53), |(y, x)| ((y * 31 + x * 17 + y * x) % 251) as u8);
         let stack = Stack::U8(img.clone().insert_axis(Axis(0)));
-        let p = MapParams { measure: Measure::Std, window: 16, strides: vec![3, 5, 7] };
+        let p = MapParams {
+            measure: Measure::Std,
+            window: 16,
+            strides: vec![3, 5, 7],
+        };
         let fast = focus_map(stack.view(), &p, &Progress::none()).unwrap();
         let slow = literal_std_map(&img.mapv(f64::from), 16, &[3, 5, 7]);
         for ((y, x), &v) in slow.indexed_iter() {
             let f = f64::from(fast[(0, y, x)]);
-            assert!((f - v).abs() <= 1e-6 * v.abs().max(1e-30), "({y},{x}): {f} vs {v}");
+            assert!(
+                (f - v).abs() <= 1e-6 * v.abs().max(1e-30),
+                "({y},{x}): {f} vs {v}"
+            );
         }
     }
 
     #[test]
     fn cancel_stops_the_map() {
         let stack = Stack::U8(Array3::zeros((4, 8, 8)));
-        let p = MapParams { measure: Measure::Std, window: 4, strides: vec![2] };
+        let p = MapParams {
+            measure: Measure::Std,
+            window: 4,
+            strides: vec![2],
+        };
         let err = focus_map(stack.view(), &p, &Progress::new(|done, _| done < 1)).unwrap_err();
         assert!(matches!(err, Error::Cancelled));
     }

@@ -30,7 +30,7 @@ mod sums;
 mod terms;
 
 pub use sums::{Compensated, WindowSum};
-pub(crate) use terms::{entropy_bins, entropy_of_counts, terms, Term};
+pub(crate) use terms::{Term, entropy_bins, entropy_of_counts, terms};
 
 use crate::error::Error;
 use std::fmt;
@@ -90,7 +90,11 @@ impl Measure {
             Measure::Vollath => s[0].to_f64() - s[1].to_f64(),
             Measure::Dwt => {
                 let low = s[1].to_f64();
-                if low > 0.0 { (s[0].to_f64() / low).sqrt() } else { 0.0 }
+                if low > 0.0 {
+                    (s[0].to_f64() / low).sqrt()
+                } else {
+                    0.0
+                }
             }
             Measure::Entropy => unreachable!("entropy is not a sum measure"),
         }
@@ -108,9 +112,15 @@ impl FromStr for Measure {
 
     fn from_str(s: &str) -> Result<Self, Error> {
         let lower = s.trim().to_ascii_lowercase();
-        Measure::ALL.into_iter().find(|m| m.name() == lower).ok_or_else(|| {
-            let names: Vec<_> = Measure::ALL.iter().map(|m| m.name()).collect();
-            Error::invalid(format!("unknown measure '{s}'; use one of: {}", names.join(", ")))
-        })
+        Measure::ALL
+            .into_iter()
+            .find(|m| m.name() == lower)
+            .ok_or_else(|| {
+                let names: Vec<_> = Measure::ALL.iter().map(|m| m.name()).collect();
+                Error::invalid(format!(
+                    "unknown measure '{s}'; use one of: {}",
+                    names.join(", ")
+                ))
+            })
     }
 }

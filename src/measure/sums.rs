@@ -74,7 +74,10 @@ impl WindowSum for Compensated {
     }
     #[inline]
     fn sub(self, o: Self) -> Self {
-        self.add(Compensated { hi: -o.hi, lo: -o.lo })
+        self.add(Compensated {
+            hi: -o.hi,
+            lo: -o.lo,
+        })
     }
     fn to_f64(self) -> f64 {
         self.hi + self.lo
@@ -88,6 +91,10 @@ impl WindowSum for Compensated {
         let var = mean_sq - mean * mean;
         // Below a few roundings of the mean square nothing is resolved: a
         // constant window must score exactly 0.
-        if var <= 8.0 * f64::EPSILON * mean_sq { 0.0 } else { var }
+        if var <= 8.0 * f64::EPSILON * mean_sq {
+            0.0
+        } else {
+            var
+        }
     }
 }

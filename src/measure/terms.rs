@@ -15,11 +15,23 @@ pub(crate) struct Term {
 }
 
 /// Builds a term image of a `ky x kx` stencil over an `h x w` slice.
-fn term(h: usize, w: usize, ky: usize, kx: usize, step: usize, f: impl Fn(usize, usize) -> f64) -> Term {
+fn term(
+    h: usize,
+    w: usize,
+    ky: usize,
+    kx: usize,
+    step: usize,
+    f: impl Fn(usize, usize) -> f64,
+) -> Term {
     let th = (h + 1).saturating_sub(ky);
     let tw = (w + 1).saturating_sub(kx);
     let values = Array2::from_shape_fn((th, tw), |(y, x)| f(y, x));
-    Term { ky, kx, step, values }
+    Term {
+        ky,
+        kx,
+        step,
+        values,
+    }
 }
 
 /// The terms of `m` on one slice, in the order [`Measure::score`] expects.
@@ -32,7 +44,11 @@ pub(crate) fn terms(m: Measure, s: ArrayView2<f64>, integer: bool) -> Vec<Term> 
     let i = |y: usize, x: usize| s[(y, x)];
     match m {
         Measure::Std | Measure::Variance => {
-            let offset = if integer { 0.0 } else { s.mean().unwrap_or(0.0) };
+            let offset = if integer {
+                0.0
+            } else {
+                s.mean().unwrap_or(0.0)
+            };
             vec![
                 term(h, w, 1, 1, 1, |y, x| i(y, x) - offset),
                 term(h, w, 1, 1, 1, |y, x| (i(y, x) - offset).powi(2)),
@@ -47,8 +63,12 @@ pub(crate) fn terms(m: Measure, s: ArrayView2<f64>, integer: bool) -> Vec<Term> 
             sx * sx + sy * sy
         })],
         Measure::Laplacian => vec![
-            term(h, w, 1, 3, 1, |y, x| (i(y, x) - 2.0 * i(y, x + 1) + i(y, x + 2)).abs()),
-            term(h, w, 3, 1, 1, |y, x| (i(y, x) - 2.0 * i(y + 1, x) + i(y + 2, x)).abs()),
+            term(h, w, 1, 3, 1, |y, x| {
+                (i(y, x) - 2.0 * i(y, x + 1) + i(y, x + 2)).abs()
+            }),
+            term(h, w, 3, 1, 1, |y, x| {
+                (i(y, x) - 2.0 * i(y + 1, x) + i(y + 2, x)).abs()
+            }),
         ],
         Measure::Smd => vec![
             term(h, w, 2, 1, 1, |y, x| (i(y + 1, x) - i(y, x)).abs()),
@@ -88,7 +108,11 @@ pub(crate) fn entropy_bins(stack: &StackView, z: usize, range: (f64, f64)) -> Ar
     let (lo, hi) = range;
     let span = hi - lo;
     stack.slice_f64(z).mapv(|v| {
-        if span > 0.0 { (256.0 * (v - lo) / span).floor().clamp(0.0, 255.0) as u8 } else { 0 }
+        if span > 0.0 {
+            (256.0 * (v - lo) / span).floor().clamp(0.0, 255.0) as u8
+        } else {
+            0
+        }
     })
 }
 

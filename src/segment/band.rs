@@ -29,7 +29,10 @@
 
 use super::Segmentation;
 use crate::error::{Error, Result};
-use crate::filters::{box_mean, erode, gaussian_blur, kernel, masked_median, median, noise_response, remove_small, NoiseModel};
+use crate::filters::{
+    NoiseModel, box_mean, erode, gaussian_blur, kernel, masked_median, median, noise_response,
+    remove_small,
+};
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
 use ndarray::{Array2, Array3, Axis, Zip};
@@ -75,17 +78,28 @@ impl BandParams {
     pub fn validate(&self) -> Result<()> {
         if let Some(d) = self.dof {
             if !(d.is_finite() && d > 0.0) {
-                return Err(Error::invalid(format!("depth of field must be a positive number of slices, not {d}")));
+                return Err(Error::invalid(format!(
+                    "depth of field must be a positive number of slices, not {d}"
+                )));
             }
         }
         if !(self.min_contrast.is_finite() && self.min_contrast >= 0.0) {
-            return Err(Error::invalid(format!("min contrast must be 0 or more, not {}", self.min_contrast)));
+            return Err(Error::invalid(format!(
+                "min contrast must be 0 or more, not {}",
+                self.min_contrast
+            )));
         }
         if !(1..=64).contains(&self.radius) {
-            return Err(Error::invalid(format!("radius must be 1 to 64 pixels, not {}", self.radius)));
+            return Err(Error::invalid(format!(
+                "radius must be 1 to 64 pixels, not {}",
+                self.radius
+            )));
         }
         if self.smoothing > 32 {
-            return Err(Error::invalid(format!("smoothing must be 0 to 32 pixels, not {}", self.smoothing)));
+            return Err(Error::invalid(format!(
+                "smoothing must be 0 to 32 pixels, not {}",
+                self.smoothing
+            )));
         }
         Ok(())
     }
@@ -97,7 +111,11 @@ fn slice_f32(stack: &StackView, k: usize) -> Vec<f32> {
 }
 
 fn blur(img: &[f32], h: usize, w: usize, sigma: f64) -> Vec<f32> {
-    if sigma > 0.0 { gaussian_blur(img, h, w, sigma) } else { img.to_vec() }
+    if sigma > 0.0 {
+        gaussian_blur(img, h, w, sigma)
+    } else {
+        img.to_vec()
+    }
 }
 
 fn box_radius(p: &BandParams, rel: f64) -> usize {
@@ -106,7 +124,11 @@ fn box_radius(p: &BandParams, rel: f64) -> usize {
 
 /// Local energy of each band of slice `k` (one H x W image per band), then
 /// the slice's local mean brightness at each band's box.
-fn band_energies(stack: &StackView, k: usize, p: &BandParams) -> (Vec<Array2<f32>>, Vec<Array2<f32>>) {
+fn band_energies(
+    stack: &StackView,
+    k: usize,
+    p: &BandParams,
+) -> (Vec<Array2<f32>>, Vec<Array2<f32>>) {
     let (_, h, w) = stack.dim();
     let img = slice_f32(stack, k);
     let mut cache: Vec<(f64, Vec<f32>)> = Vec::new();
@@ -122,12 +144,17 @@ fn band_energies(stack: &StackView, k: usize, p: &BandParams) -> (Vec<Array2<f32
         .iter()
         .map(|&(inner, outer, rel)| {
             let (a, b) = (blurred(inner), blurred(outer));
-            let sq = Array2::from_shape_fn((h, w), |(y, x)| f64::from(a[y * w + x] - b[y * w + x]).powi(2));
+            let sq = Array2::from_shape_fn((h, w), |(y, x)| {
+                f64::from(a[y * w + x] - b[y * w + x]).powi(2)
+            });
             box_mean(sq.view(), box_radius(p, rel)).mapv(|v| v as f32)
         })
         .collect();
     let plain = Array2::from_shape_fn((h, w), |(y, x)| f64::from(img[y * w + x]));
-    let means = BANDS.iter().map(|&(_, _, rel)| box_mean(plain.view(), box_radius(p, rel)).mapv(|v| v as f32)).collect();
+    let means = BANDS
+        .iter()
+        .map(|&(_, _, rel)| box_mean(plain.view(), box_radius(p, rel)).mapv(|v| v as f32))
+        .collect();
     (energies, means)
 }
 
@@ -156,7 +183,10 @@ fn band_noise_gains() -> Vec<f64> {
         .iter()
         .map(|&(inner, outer, _)| {
             let (a, b) = (blur(&delta, n, n, inner), blur(&delta, n, n, outer));
-            a.iter().zip(&b).map(|(x, y)| f64::from(x - y).powi(2)).sum()
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(x - y).powi(2))
+                .sum()
         })
         .collect()
 }
@@ -190,8 +220,16 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
             Ok((e, n))
         })
         .collect::<Result<_>>()?;
-    let mut noise = NoiseModel::fit(per_slice.iter().flat_map(|(_, n)| n.iter().copied()).collect());
-    let max_energy = per_slice.iter().flat_map(|((e, _), _)| e[0].iter()).fold(0f32, |m, &v| m.max(v));
+    let mut noise = NoiseModel::fit(
+        per_slice
+            .iter()
+            .flat_map(|(_, n)| n.iter().copied())
+            .collect(),
+    );
+    let max_energy = per_slice
+        .iter()
+        .flat_map(|((e, _), _)| e[0].iter())
+        .fold(0f32, |m, &v| m.max(v));
     // A noise-free stack still needs a floor to measure contrast against.
     noise.a = noise.a.max(1e-9 * f64::from(max_energy)).max(1e-30);
     let gains = band_noise_gains();
@@ -210,7 +248,9 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
         for x in 0..w {
             let mut best = (f32::NEG_INFINITY, 0);
             for b in 0..BANDS.len() {
-                let m = (0..z).map(|k| snr(b, k, y, x)).fold(f32::NEG_INFINITY, f32::max);
+                let m = (0..z)
+                    .map(|k| snr(b, k, y, x))
+                    .fold(f32::NEG_INFINITY, f32::max);
                 if m > best.0 {
                     best = (m, b);
                 }
@@ -223,7 +263,12 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
             peak[(y, x)] = best.0;
         }
     }
-    Ok(Analysis { score, depth, peak, noise })
+    Ok(Analysis {
+        score,
+        depth,
+        peak,
+        noise,
+    })
 }
 
 /// Sub-slice position of a curve's maximum (lowest index on ties).
@@ -231,7 +276,9 @@ fn peak_position(curve: &[f32]) -> f32 {
     let (kb, b) = curve
         .iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (k, &v)| if v > best.1 { (k, v) } else { best });
+        .fold((0, f32::NEG_INFINITY), |best, (k, &v)| {
+            if v > best.1 { (k, v) } else { best }
+        });
     let mut offset = 0.0;
     if kb > 0 && kb + 1 < curve.len() {
         let (a, c) = (f64::from(curve[kb - 1]), f64::from(curve[kb + 1]));
@@ -244,21 +291,44 @@ fn peak_position(curve: &[f32]) -> f32 {
 }
 
 /// The default preset's focus-score stack: band energy over the noise's.
-pub(crate) fn focus_scores(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Array3<f32>> {
+pub(crate) fn focus_scores(
+    stack: StackView,
+    p: &BandParams,
+    progress: &Progress,
+) -> Result<Array3<f32>> {
     Ok(analyse(stack, p, progress)?.score)
 }
 
 /// Blur growth in px per slice, by blur matching (see the module docs), or
 /// `None` when no defocused slice could be matched.
-fn blur_growth(stack: &StackView, depth: &Array2<f32>, specimen: &Array2<bool>, noise: NoiseModel) -> Option<f64> {
+fn blur_growth(
+    stack: &StackView,
+    depth: &Array2<f32>,
+    specimen: &Array2<bool>,
+    noise: NoiseModel,
+) -> Option<f64> {
     let (z, h, w) = stack.dim();
     let best = |y: usize, x: usize| depth[(y, x)].round().clamp(0.0, (z - 1) as f32) as usize;
     // The all-in-focus image and its blurs at a ladder of widths.
-    let aif: Vec<f32> = (0..h * w).map(|i| stack.get_f64(best(i / w, i % w), i / w, i % w) as f32).collect();
-    let sigmas: Vec<f64> = std::iter::once(0.0).chain((0..14).map(|i| 0.3 * 2f64.powf(i as f64 / 3.0))).collect();
+    let aif: Vec<f32> = (0..h * w)
+        .map(|i| stack.get_f64(best(i / w, i % w), i / w, i % w) as f32)
+        .collect();
+    let sigmas: Vec<f64> = std::iter::once(0.0)
+        .chain((0..14).map(|i| 0.3 * 2f64.powf(i as f64 / 3.0)))
+        .collect();
     let blurs: Vec<Vec<f32>> = sigmas.par_iter().map(|&s| blur(&aif, h, w, s)).collect();
     // What the noise of the all-in-focus image contributes after each blur.
-    let gain = |s: f64| if s > 0.0 { kernel(s).iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().powi(2) } else { 1.0 };
+    let gain = |s: f64| {
+        if s > 0.0 {
+            kernel(s)
+                .iter()
+                .map(|&v| f64::from(v).powi(2))
+                .sum::<f64>()
+                .powi(2)
+        } else {
+            1.0
+        }
+    };
     let mean: Vec<f64> = aif.iter().map(|&v| f64::from(v)).collect();
     let noise2 = noise.variance(median(&mut mean.clone()));
     let noise: Vec<f64> = sigmas.iter().map(|&s| noise2 * gain(s)).collect();
@@ -270,7 +340,9 @@ fn blur_growth(stack: &StackView, depth: &Array2<f32>, specimen: &Array2<bool>, 
             let resid: Vec<Array2<f64>> = blurs
                 .iter()
                 .map(|b| {
-                    let sq = Array2::from_shape_fn((h, w), |(y, x)| f64::from(b[y * w + x] - img[y * w + x]).powi(2));
+                    let sq = Array2::from_shape_fn((h, w), |(y, x)| {
+                        f64::from(b[y * w + x] - img[y * w + x]).powi(2)
+                    });
                     box_mean(sq.view(), 4)
                 })
                 .collect();
@@ -282,12 +354,20 @@ fn blur_growth(stack: &StackView, depth: &Array2<f32>, specimen: &Array2<bool>, 
                     if !specimen[(y, x)] || !(1.0..=36.0).contains(&delta2) {
                         continue;
                     }
-                    let r: Vec<f64> = resid.iter().zip(&noise).map(|(r, n)| r[(y, x)] - n).collect();
+                    let r: Vec<f64> = resid
+                        .iter()
+                        .zip(&noise)
+                        .map(|(r, n)| r[(y, x)] - n)
+                        .collect();
                     let j = (0..r.len()).fold(0, |b, j| if r[j] < r[b] { j } else { b });
                     if j + 1 == r.len() {
                         continue; // blurred beyond the ladder
                     }
-                    let rel2 = if j == 0 { 0.0 } else { parabola_min(&s2[j - 1..=j + 1], &r[j - 1..=j + 1]) };
+                    let rel2 = if j == 0 {
+                        0.0
+                    } else {
+                        parabola_min(&s2[j - 1..=j + 1], &r[j - 1..=j + 1])
+                    };
                     let db2 = (best(y, x) as f64 - d).powi(2);
                     out.push(rel2 / (delta2 - db2).max(0.5));
                 }
@@ -307,7 +387,11 @@ fn parabola_min(x: &[f64], y: &[f64]) -> f64 {
     let den = (x0 - x1) * (x0 - x2) * (x1 - x2);
     let a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / den;
     let b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / den;
-    if a > 0.0 { (-b / (2.0 * a)).clamp(x0, x2) } else { x1 }
+    if a > 0.0 {
+        (-b / (2.0 * a)).clamp(x0, x2)
+    } else {
+        x1
+    }
 }
 
 /// Pixels with structure at their best focus. The averaging box spreads a
@@ -321,7 +405,11 @@ fn specimen_mask(a: &Analysis, p: &BandParams) -> Array2<bool> {
 }
 
 /// The default preset end to end.
-pub(crate) fn segment(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Segmentation> {
+pub(crate) fn segment(
+    stack: StackView,
+    p: &BandParams,
+    progress: &Progress,
+) -> Result<Segmentation> {
     let a = analyse(stack, p, progress)?;
     let (z, h, w) = stack.dim();
     let specimen = specimen_mask(&a, p);
@@ -336,12 +424,20 @@ pub(crate) fn segment(stack: StackView, p: &BandParams, progress: &Progress) -> 
     };
     let mut mask = Array3::<u8>::zeros((z, h, w));
     for (k, mut m) in mask.axis_iter_mut(Axis(0)).enumerate() {
-        Zip::from(&mut m).and(&depth).and(&specimen).for_each(|m, &d, &s| {
-            if s && (k as f64 - f64::from(d)).abs() <= dof / 2.0 {
-                *m = 255;
-            }
-        });
+        Zip::from(&mut m)
+            .and(&depth)
+            .and(&specimen)
+            .for_each(|m, &d, &s| {
+                if s && (k as f64 - f64::from(d)).abs() <= dof / 2.0 {
+                    *m = 255;
+                }
+            });
     }
     let depth_idx = depth.mapv(|d| d.round().clamp(0.0, (z - 1) as f32) as u16);
-    Ok(Segmentation { map: a.score, mask, depth: depth_idx, dof: Some(dof) })
+    Ok(Segmentation {
+        map: a.score,
+        mask,
+        depth: depth_idx,
+        dof: Some(dof),
+    })
 }

@@ -12,11 +12,11 @@ mod band;
 pub use band::BandParams;
 
 use crate::error::{Error, Result};
-use crate::map::{focus_map, MapParams};
+use crate::map::{MapParams, focus_map};
 use crate::products::depth_map;
 use crate::progress::Progress;
 use crate::stack::StackView;
-use crate::threshold::{threshold_mask, Threshold};
+use crate::threshold::{Threshold, threshold_mask};
 use ndarray::{Array2, Array3};
 use std::str::FromStr;
 
@@ -44,7 +44,9 @@ impl FromStr for Preset {
         match s.trim().to_ascii_lowercase().as_str() {
             "paper" => Ok(Preset::Paper),
             "default" => Ok(Preset::Default),
-            _ => Err(Error::invalid(format!("unknown preset '{s}'; use paper or default"))),
+            _ => Err(Error::invalid(format!(
+                "unknown preset '{s}'; use paper or default"
+            ))),
         }
     }
 }
@@ -88,7 +90,11 @@ pub struct Segmentation {
 }
 
 /// The preset's focus-score stack alone.
-pub fn preset_map(stack: StackView, params: &SegmentParams, progress: &Progress) -> Result<Array3<f32>> {
+pub fn preset_map(
+    stack: StackView,
+    params: &SegmentParams,
+    progress: &Progress,
+) -> Result<Array3<f32>> {
     match params.preset {
         Preset::Paper => focus_map(stack, &params.map, progress),
         Preset::Default => band::focus_scores(stack, &params.band, progress),
@@ -96,15 +102,26 @@ pub fn preset_map(stack: StackView, params: &SegmentParams, progress: &Progress)
 }
 
 /// Segments the in-focus pixels of every slice.
-pub fn segment(stack: StackView, params: &SegmentParams, progress: &Progress) -> Result<Segmentation> {
+pub fn segment(
+    stack: StackView,
+    params: &SegmentParams,
+    progress: &Progress,
+) -> Result<Segmentation> {
     match (params.preset, params.threshold) {
         (Preset::Default, None) => band::segment(stack, &params.band, progress),
         (preset, t) => {
             let map = preset_map(stack, params, progress)?;
             let mask = threshold_mask(map.view(), t.unwrap_or(Threshold::OtsuStack))?;
             let depth = depth_map(map.view())?;
-            let dof = (preset == Preset::Default).then_some(params.band.dof).flatten();
-            Ok(Segmentation { map, mask, depth, dof })
+            let dof = (preset == Preset::Default)
+                .then_some(params.band.dof)
+                .flatten();
+            Ok(Segmentation {
+                map,
+                mask,
+                depth,
+                dof,
+            })
         }
     }
 }

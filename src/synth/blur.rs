@@ -97,8 +97,8 @@ impl Ladder {
 
 #[cfg(test)]
 mod tests {
-    use crate::filters::reflect;
     use super::*;
+    use crate::filters::reflect;
 
     #[test]
     fn reflect_is_half_sample_symmetric() {
