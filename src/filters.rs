@@ -288,3 +288,19 @@ pub(crate) fn erode(mask: &Array2<bool>, r: usize) -> Array2<bool> {
     let frac = box_mean(unset.view(), r);
     Array2::from_shape_fn(mask.dim(), |p| mask[p] && frac[p] == 0.0)
 }
+
+/// Maximum over the (2r+1)^2 box around each pixel (separable).
+pub(crate) fn box_max(img: &Array2<f32>, r: usize) -> Array2<f32> {
+    let (h, w) = img.dim();
+    let mut rows = Array2::<f32>::zeros((h, w));
+    for y in 0..h {
+        for x in 0..w {
+            let (lo, hi) = (x.saturating_sub(r), (x + r + 1).min(w));
+            rows[(y, x)] = (lo..hi).map(|xx| img[(y, xx)]).fold(f32::NEG_INFINITY, f32::max);
+        }
+    }
+    Array2::from_shape_fn((h, w), |(y, x)| {
+        let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));
+        (lo..hi).map(|yy| rows[(yy, x)]).fold(f32::NEG_INFINITY, f32::max)
+    })
+}

@@ -30,7 +30,7 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_mean, erode, gaussian_blur, kernel, masked_median, median, noise_response,
+    NoiseModel, box_max, box_mean, erode, gaussian_blur, kernel, masked_median, median, noise_response,
     remove_small,
 };
 use crate::progress::{Counter, Progress};
@@ -40,6 +40,12 @@ use rayon::prelude::*;
 
 /// The in-focus blur of the optics assumed by the depth-of-field estimate, px.
 const FOCUSED_BLUR: f64 = 0.5;
+
+/// A defocus halo carries a fraction (band width / distance)^2 of the
+/// in-focus energy beside it: structure below this fraction of the strongest
+/// within `HALO_RADIUS` px is taken as halo, not specimen.
+const HALO_FRACTION: f32 = 0.15;
+const HALO_RADIUS: usize = 12;
 
 /// Erosion beyond half the averaging box, px.
 const ERODE_EXTRA: usize = 1;
@@ -399,7 +405,12 @@ fn parabola_min(x: &[f64], y: &[f64]) -> f64 {
 /// passes any threshold here and there: drop components smaller than one
 /// box, then pull the edge back in by half a box.
 fn specimen_mask(a: &Analysis, p: &BandParams) -> Array2<bool> {
-    let mut m = a.peak.mapv(|v| f64::from(v) >= p.min_contrast);
+    // Energy over noise, >= 1 (the score is the excess over noise).
+    let energy = a.peak.mapv(|v| (v + 1.0).max(1.0));
+    let local = box_max(&energy, HALO_RADIUS);
+    let mut m = Zip::from(&a.peak).and(&energy).and(&local).map_collect(|&v, &e, &l| {
+        f64::from(v) >= p.min_contrast && e >= HALO_FRACTION * l
+    });
     remove_small(&mut m, (2 * p.radius + 1).pow(2));
     erode(&m, p.radius / 2 + ERODE_EXTRA)
 }
