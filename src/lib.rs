@@ -19,6 +19,7 @@ pub mod map;
 pub mod measure;
 pub mod products;
 pub mod progress;
+pub mod report;
 pub mod segment;
 pub mod stack;
 pub mod synth;

@@ -1,7 +1,7 @@
 //! synth and demo: focal stacks whose truth is known, and the tour of
 //! infocus that the README's first command runs.
 
-use super::montage::{Column, montage, pick_slices};
+use infocus::report::{Column, montage, pick_slices};
 use super::outputs::commit_all;
 use super::outputs::{bar, progress_of};
 use clap::Args;

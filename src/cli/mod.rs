@@ -2,7 +2,6 @@
 
 mod commands;
 mod demo;
-mod montage;
 mod outputs;
 
 use clap::{Args, Parser, Subcommand};

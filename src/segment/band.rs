@@ -47,6 +47,10 @@ const FOCUSED_BLUR: f64 = 0.5;
 const HALO_FRACTION: f32 = 0.15;
 const HALO_RADIUS: usize = 12;
 
+/// The relative blur (px) blur matching can measure: below, noise hides it;
+/// above, the texture is gone.
+const RESOLVED_BLUR: (f64, f64) = (0.4, 4.0);
+
 /// Erosion beyond half the averaging box, px.
 const ERODE_EXTRA: usize = 1;
 
@@ -73,9 +77,9 @@ impl Default for BandParams {
     fn default() -> Self {
         BandParams {
             dof: None,
-            min_contrast: 1.0,
+            min_contrast: 2.0,
             radius: 3,
-            smoothing: 2,
+            smoothing: 6,
         }
     }
 }
@@ -339,7 +343,7 @@ fn blur_growth(
     let noise2 = noise.variance(median(&mut mean.clone()));
     let noise: Vec<f64> = sigmas.iter().map(|&s| noise2 * gain(s)).collect();
     let s2: Vec<f64> = sigmas.iter().map(|s| s * s).collect();
-    let samples: Vec<f64> = (0..z)
+    let samples: Vec<(f64, f64)> = (0..z)
         .into_par_iter()
         .flat_map_iter(|k| {
             let img = slice_f32(stack, k);
@@ -375,14 +379,39 @@ fn blur_growth(
                         parabola_min(&s2[j - 1..=j + 1], &r[j - 1..=j + 1])
                     };
                     let db2 = (best(y, x) as f64 - d).powi(2);
-                    out.push(rel2 / (delta2 - db2).max(0.5));
+                    out.push(((delta2 - db2).max(0.5), rel2));
                 }
             }
             out
         })
         .collect();
-    let mut samples = samples;
-    (!samples.is_empty()).then(|| median(&mut samples).max(0.0).sqrt())
+    fit_growth(samples)
+}
+
+/// Fits `rel^2 = beta^2 * defocus^2` to (defocus^2, rel^2) samples. Each
+/// whole-slice defocus bucket gives a slope from its medians (robust to
+/// texture-poor pixels); only buckets whose median blur can be resolved count
+/// (under 0.4 px noise hides it, over 4 px the texture is gone and blur
+/// matching saturates). The answer is the median of their slopes.
+fn fit_growth(samples: Vec<(f64, f64)>) -> Option<f64> {
+    let mut buckets: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = Default::default();
+    for (d2, r2) in samples {
+        buckets.entry(d2.sqrt().round() as u64).or_default().push((d2, r2));
+    }
+    let mut slopes = Vec::new();
+    let mut fallback = Vec::new();
+    for b in buckets.values().filter(|b| b.len() >= 20) {
+        let mut d2: Vec<f64> = b.iter().map(|s| s.0).collect();
+        let mut r2: Vec<f64> = b.iter().map(|s| s.1).collect();
+        let (x, y) = (median(&mut d2), median(&mut r2));
+        fallback.push(y / x);
+        if (RESOLVED_BLUR.0.powi(2)..=RESOLVED_BLUR.1.powi(2)).contains(&y) {
+            slopes.push(y / x);
+        }
+    }
+    let slopes = if slopes.is_empty() { &mut fallback } else { &mut slopes };
+    let beta2 = median(slopes);
+    (beta2 > 0.0).then(|| beta2.sqrt())
 }
 
 /// Abscissa of the minimum of the parabola through three points, kept

@@ -58,6 +58,8 @@
 
 mod blur;
 pub mod rng;
+mod suite;
+pub use suite::{quick_suite, suite, SuiteCase};
 mod scene;
 
 use crate::error::{Error, Result};

@@ -2,18 +2,19 @@
 //! the image, the truth and each prediction. Prediction tiles colour true
 //! positives green, false positives red and misses blue.
 
-use infocus::StackView;
+use crate::stack::StackView;
 use ndarray::{Array3, ArrayView3};
 
 const GAP: usize = 4;
 
-/// A mask column: its masks and whether to colour it against the truth.
-pub(crate) struct Column<'a> {
+/// A column of the montage: `None` shows the truth itself, `Some` a
+/// prediction coloured against the truth.
+pub struct Column<'a> {
     pub mask: Option<ArrayView3<'a, u8>>,
 }
 
 /// Builds the montage (H x W x 3, RGB) of `slices`.
-pub(crate) fn montage(
+pub fn montage(
     stack: StackView,
     slices: &[usize],
     truth: Option<ArrayView3<u8>>,
@@ -61,7 +62,7 @@ pub(crate) fn montage(
 }
 
 /// Up to `n` slices spread evenly over the stack.
-pub(crate) fn pick_slices(z: usize, n: usize) -> Vec<usize> {
+pub fn pick_slices(z: usize, n: usize) -> Vec<usize> {
     let n = n.min(z).max(1);
     (0..n)
         .map(|i| {

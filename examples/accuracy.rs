@@ -1,0 +1,129 @@
+//! The accuracy suite: every preset on every stack of `infocus::synth::suite`
+//! plus the real stacks, written to ACCURACY.md and docs/accuracy/*.png.
+//!
+//! `cargo run --release --example accuracy [-- --quick]`
+
+use infocus::eval::{evaluate, Scores};
+use infocus::io::{read_stack, write_png_rgb};
+use infocus::report::{montage, pick_slices, Column};
+use infocus::segment::{segment, Preset, SegmentParams};
+use infocus::synth::{quick_suite, suite, synth};
+use infocus::{Progress, Stack};
+use ndarray::{s, Array3, Axis};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+const PRESETS: [Preset; 2] = [Preset::Default, Preset::Paper];
+
+/// Stacks `images` vertically on a white background, left-aligned.
+fn stack_vertically(images: &[Array3<u8>]) -> Array3<u8> {
+    let w = images.iter().map(|i| i.dim().1).max().unwrap_or(1);
+    let h: usize = images.iter().map(|i| i.dim().0).sum();
+    let mut out = Array3::from_elem((h.max(1), w, 3), 255u8);
+    let mut y = 0;
+    for im in images {
+        let (ih, iw, _) = im.dim();
+        out.slice_mut(s![y..y + ih, ..iw, ..]).assign(im);
+        y += ih;
+    }
+    out
+}
+
+/// The preset's parameters; `INFOCUS_MIN_CONTRAST`, `INFOCUS_SMOOTHING` and
+/// `INFOCUS_RADIUS` override the default preset's, for parameter studies.
+fn params(preset: Preset) -> SegmentParams {
+    let mut p = SegmentParams::new(preset);
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+    if let Some(v) = env("INFOCUS_MIN_CONTRAST") {
+        p.band.min_contrast = v;
+    }
+    if let Some(v) = env("INFOCUS_SMOOTHING") {
+        p.band.smoothing = v as usize;
+    }
+    if let Some(v) = env("INFOCUS_RADIUS") {
+        p.band.radius = v as usize;
+    }
+    p
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let cases = if quick { quick_suite() } else { suite() };
+    let mut md = String::new();
+    let _ = writeln!(md, "# Accuracy\n\nMeasured by `cargo run --release --example accuracy` on this machine ({} threads).", rayon::current_num_threads());
+    let _ = writeln!(md, "Synthetic stacks have exact truth (`src/synth`); IoU, Dice, precision and recall are over the whole stack.\n");
+    let _ = writeln!(md, "| stack | preset | IoU | Dice | precision | recall | dof used | time ms |\n|---|---|---|---|---|---|---|---|");
+    let mut ious: Vec<Vec<f64>> = vec![Vec::new(); PRESETS.len()];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); PRESETS.len()];
+    let mut pictures: Vec<Vec<Array3<u8>>> = vec![Vec::new(); PRESETS.len()];
+    for (n, c) in cases.iter().enumerate() {
+        let s = synth(&c.params, &Progress::none()).expect("synth");
+        for (i, &preset) in PRESETS.iter().enumerate() {
+            let t0 = Instant::now();
+            let seg = segment(s.stack.view(), &params(preset), &Progress::none()).expect("segment");
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let e: Scores = evaluate(seg.mask.view(), s.truth.view()).expect("eval").stack;
+            ious[i].push(e.iou);
+            times[i].push(ms);
+            let dof = seg.dof.map(|d| format!("{d:.2} (true {})", c.params.dof)).unwrap_or_else(|| "-".into());
+            let _ = writeln!(md, "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {dof} | {ms:.0} |", c.name, preset.name(), e.iou, e.dice, e.precision, e.recall);
+            eprintln!("{:>44} {:>8} IoU {:.3} ({ms:.0} ms)", c.name, preset.name(), e.iou);
+            if n < 6 && c.params.height <= 256 {
+                let cols = [Column { mask: None }, Column { mask: Some(seg.mask.view()) }];
+                pictures[i].push(montage(s.stack.view(), &pick_slices(c.params.depth, 3), Some(s.truth.view()), &cols));
+            }
+        }
+    }
+    let _ = writeln!(md, "\n## Means over {} stacks\n\n| preset | mean IoU | min IoU | stacks below 0.5 | mean time ms |\n|---|---|---|---|---|", cases.len());
+    for (i, p) in PRESETS.iter().enumerate() {
+        let min = ious[i].iter().copied().fold(f64::INFINITY, f64::min);
+        let below = ious[i].iter().filter(|&&v| v < 0.5).count();
+        let _ = writeln!(md, "| {} | {:.3} | {:.3} | {below} | {:.0} |", p.name(), mean(&ious[i]), min, mean(&times[i]));
+    }
+    let _ = writeln!(md, "\n## Real stacks\n\n| stack | preset | slice with most in-focus pixels | expert best focus | IoU vs published mask |\n|---|---|---|---|---|");
+    let real: [(&str, Option<usize>, Option<&str>); 4] = [
+        ("tests/data/real/zebrafish_slice/image.npy", None, Some("tests/data/real/zebrafish_slice/mask.npy")),
+        ("tests/data/real/bf_autofocus/stack.tif", None, None),
+        ("tests/data/real/focusstack_pcb/stack.tif", None, None),
+        ("../shared/data/urjc_s1/stack.tif", Some(10), None),
+    ];
+    for (path, expert, mask) in real {
+        let Ok((stack, _)) = read_stack(Path::new(path)) else {
+            let _ = writeln!(md, "| {path} | - | not found here | - | - |");
+            continue;
+        };
+        for preset in PRESETS {
+            let seg = segment(stack.view(), &SegmentParams::new(preset), &Progress::none()).expect("segment");
+            let counts: Vec<usize> = seg.mask.axis_iter(Axis(0)).map(|m| m.iter().filter(|&&v| v > 0).count()).collect();
+            let best = (0..counts.len()).fold(0, |b, k| if counts[k] > counts[b] { k } else { b });
+            let iou = mask.map(|m| {
+                let (truth, _) = read_stack(Path::new(m)).expect("mask");
+                let t = match truth {
+                    Stack::U8(a) => a.mapv(|v| u8::from(v > 0) * 255),
+                    _ => panic!("mask is not u8"),
+                };
+                format!("{:.3}", evaluate(seg.mask.view(), t.view()).expect("eval").stack.iou)
+            });
+            let _ = writeln!(md, "| {path} | {} | {best} | {} | {} |", preset.name(), expert.map_or("-".into(), |e| e.to_string()), iou.unwrap_or_else(|| "-".into()));
+        }
+    }
+    let dir = Path::new("docs/accuracy");
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let _ = writeln!(md, "\n## Pictures\n\nRows: three slices of each of the first stacks; columns: image | truth | prediction (green: found and in focus, red: found but not in focus, blue: missed).\n");
+    for (i, p) in PRESETS.iter().enumerate() {
+        let file = dir.join(format!("{}.png", p.name()));
+        write_png_rgb(&file, &stack_vertically(&pictures[i])).expect("png");
+        let _ = writeln!(md, "- {}: `{}`", p.name(), file.display());
+    }
+    let out = if quick { "ACCURACY-quick.md" } else { "ACCURACY.md" };
+    std::fs::write(out, md).expect("write");
+    for (i, p) in PRESETS.iter().enumerate() {
+        println!("{}: mean IoU {:.3}", p.name(), mean(&ious[i]));
+    }
+    println!("wrote {out} and {}", dir.display());
+}
