@@ -830,7 +830,9 @@ fn calibration(dec: &mut Dec, ij: Option<&ImageJMeta>) -> Calibration {
             Value::Unsigned(u) => f64::from(u),
             _ => return None,
         };
-        (x.is_finite() && x > 0.0).then_some(x)
+        // A pixel size (1 / x) must be a finite number too: a resolution so
+        // small that its inverse overflows is as good as none.
+        (x.is_finite() && x > 0.0 && (1.0 / x).is_finite()).then_some(x)
     };
     let xres = rational(Tag::XResolution);
     let yres = rational(Tag::YResolution);
