@@ -339,7 +339,11 @@ fn call(c: &mut Case) -> Result3 {
                 z,
                 h,
                 w,
-                if c.params_null { std::ptr::null() } else { &seg },
+                if c.params_null {
+                    std::ptr::null()
+                } else {
+                    &seg
+                },
                 out.cast(),
                 c.out_len,
                 c.out_map.ptr().cast(),
@@ -360,9 +364,14 @@ fn call(c: &mut Case) -> Result3 {
                 out,
                 c.out_len,
             ),
-            Func::DepthMap => {
-                infocus_depth_map(in2.cast::<f32>().cast_const(), z, h, w, out.cast(), c.out_len)
-            }
+            Func::DepthMap => infocus_depth_map(
+                in2.cast::<f32>().cast_const(),
+                z,
+                h,
+                w,
+                out.cast(),
+                c.out_len,
+            ),
             Func::AllInFocus => infocus_all_in_focus(
                 stack,
                 c.pt,
@@ -398,7 +407,11 @@ fn pixels(rng: &mut Rng, pt: i32, n: usize) -> Vec<u8> {
     let mut b = Vec::with_capacity(n * px_bytes(pt));
     let smooth = rng.chance(1, 3);
     for i in 0..n {
-        let r = if smooth { (i % 17) as f64 / 17.0 } else { rng.unit() };
+        let r = if smooth {
+            (i % 17) as f64 / 17.0
+        } else {
+            rng.unit()
+        };
         match pt {
             INFOCUS_PIXEL_U16 => b.extend_from_slice(&((r * 65535.0) as u16).to_le_bytes()),
             INFOCUS_PIXEL_F32 => b.extend_from_slice(&((r * 2000.0 - 500.0) as f32).to_le_bytes()),
@@ -425,7 +438,9 @@ fn valid(func: Func, rng: &mut Rng) -> Case {
     let winmax = if rng.chance(1, 3) { 200 } else { 16 };
     let n = z * h * w;
     let plane = h * w;
-    let strides: Vec<u32> = (0..1 + rng.usize(3)).map(|_| 1 + rng.below(20) as u32).collect();
+    let strides: Vec<u32> = (0..1 + rng.usize(3))
+        .map(|_| 1 + rng.below(20) as u32)
+        .collect();
     let stride_bytes: Vec<u8> = strides.iter().flat_map(|s| s.to_le_bytes()).collect();
     let mut c = Case {
         func,
@@ -455,7 +470,11 @@ fn valid(func: Func, rng: &mut Rng) -> Case {
         threshold: rng.below(4) as i32,
         value: (rng.unit() * 50.0) as f32,
         band: (
-            if rng.chance(1, 2) { 0.0 } else { 0.5 + 4.0 * rng.unit() },
+            if rng.chance(1, 2) {
+                0.0
+            } else {
+                0.5 + 4.0 * rng.unit()
+            },
             rng.unit() * 3.0,
             1 + rng.below(8) as u32,
             rng.below(8) as u32,
@@ -555,7 +574,12 @@ fn faults(func: Func) -> Vec<&'static str> {
         _ => {}
     }
     match func {
-        Func::FocusMap => f.extend(["window 0", "empty stride list", "empty stride list, NULL", "stride 0"]),
+        Func::FocusMap => f.extend([
+            "window 0",
+            "empty stride list",
+            "empty stride list, NULL",
+            "stride 0",
+        ]),
         Func::Segment => f.extend([
             "paper: window 0",
             "paper: empty stride list",
@@ -617,7 +641,11 @@ fn goods(func: Func) -> Vec<&'static str> {
         g.push("float stack of extreme finite values");
     }
     match func {
-        Func::FocusMap => g.extend(["window larger than the image", "stride larger than the image", "callback that never cancels"]),
+        Func::FocusMap => g.extend([
+            "window larger than the image",
+            "stride larger than the image",
+            "callback that never cancels",
+        ]),
         Func::Segment => g.extend([
             "window larger than the image",
             "no optional outputs",
@@ -663,7 +691,13 @@ fn apply(c: &mut Case, what: &str, rng: &mut Rng) -> bool {
         c.small = false;
         let n = z.wrapping_mul(h).wrapping_mul(w);
         let plane = h.wrapping_mul(w);
-        for m in [&mut c.stack, &mut c.in2, &mut c.out, &mut c.out_map, &mut c.out_depth] {
+        for m in [
+            &mut c.stack,
+            &mut c.in2,
+            &mut c.out,
+            &mut c.out_map,
+            &mut c.out_depth,
+        ] {
             if !matches!(m, Mem::Null) {
                 *m = Mem::Trap;
             }
@@ -702,7 +736,9 @@ fn apply(c: &mut Case, what: &str, rng: &mut Rng) -> bool {
             c.may_overflow = true;
             c.pt = INFOCUS_PIXEL_F32;
             let vals = [f32::MAX, f32::MIN, f32::MIN_POSITIVE, -0.0, 1e-45, 3.0e38];
-            let data: Vec<u8> = (0..n).flat_map(|i| vals[i % vals.len()].to_le_bytes()).collect();
+            let data: Vec<u8> = (0..n)
+                .flat_map(|i| vals[i % vals.len()].to_le_bytes())
+                .collect();
             c.stack = Mem::bytes(&data, false);
             let elem = 4;
             match c.func {
@@ -739,7 +775,11 @@ fn apply(c: &mut Case, what: &str, rng: &mut Rng) -> bool {
             c.value = f32::NAN;
         }
         "65536 slices" | "more than 65536 slices" => {
-            let z = if what.starts_with("more") { 65537 } else { 65536 };
+            let z = if what.starts_with("more") {
+                65537
+            } else {
+                65536
+            };
             (c.z, c.h, c.w) = (z, 1, 1);
             if what.starts_with("more") {
                 bad(c);
@@ -877,7 +917,11 @@ fn apply(c: &mut Case, what: &str, rng: &mut Rng) -> bool {
             bad(c);
         }
         "NaN in map" | "Inf in map" => {
-            let v = if what.starts_with("NaN") { f32::NAN } else { f32::INFINITY };
+            let v = if what.starts_with("NaN") {
+                f32::NAN
+            } else {
+                f32::INFINITY
+            };
             set_f32(&mut c.in2, rng.usize(n), v);
             bad(c);
         }
@@ -990,7 +1034,11 @@ fn apply(c: &mut Case, what: &str, rng: &mut Rng) -> bool {
             bad(c);
         }
         "depth = z" | "depth 65535" => {
-            let v = if what == "depth = z" { c.z as u16 } else { u16::MAX };
+            let v = if what == "depth = z" {
+                c.z as u16
+            } else {
+                u16::MAX
+            };
             if let Mem::Heap { buf, offset, .. } = &mut c.in2 {
                 let i = rng.usize(c.h * c.w);
                 // SAFETY: within the depth buffer.
@@ -1057,7 +1105,8 @@ fn core_result(c: &Case) -> Result<Vec<Vec<u8>>, String> {
     let none = Progress::none();
     Ok(match c.func {
         Func::FocusMap => {
-            let m = infocus::map::focus_map(stack.unwrap().view(), &map_params(), &none).map_err(e)?;
+            let m =
+                infocus::map::focus_map(stack.unwrap().view(), &map_params(), &none).map_err(e)?;
             vec![le_f32(&m)]
         }
         Func::ThresholdMask => {
@@ -1109,7 +1158,9 @@ fn core_result(c: &Case) -> Result<Vec<Vec<u8>>, String> {
         }
         Func::DepthMap => {
             let map = Array3::from_shape_vec((z, h, w), f32s(&c.in2, n)).unwrap();
-            vec![le_u16(&infocus::products::depth_map(map.view()).map_err(e)?)]
+            vec![le_u16(
+                &infocus::products::depth_map(map.view()).map_err(e)?,
+            )]
         }
         Func::AllInFocus => {
             let d: Vec<u16> = c
@@ -1145,7 +1196,11 @@ fn run_and_check(c: &mut Case) -> Result<i32, String> {
             .to_string_lossy()
             .into_owned()
     };
-    SEEN.lock().unwrap().entry(c.func.name()).or_default().insert(s);
+    SEEN.lock()
+        .unwrap()
+        .entry(c.func.name())
+        .or_default()
+        .insert(s);
     let msg = last_error();
     let (calls, cancelled, bad_args) = r.callback;
     let why = || format!("{} {} (last error: {msg:?})", c.func.name(), name(s));
@@ -1170,7 +1225,10 @@ fn run_and_check(c: &mut Case) -> Result<i32, String> {
     }
     if c.may_overflow && s == INFOCUS_ERR_INVALID && c.bad.is_empty() {
         if !msg.contains("overflow 32-bit floats") {
-            return Err(format!("huge float values refused without saying why: {}", why()));
+            return Err(format!(
+                "huge float values refused without saying why: {}",
+                why()
+            ));
         }
     } else if !c.bad.is_empty() {
         if s == INFOCUS_OK || s == INFOCUS_ERR_CANCELLED && !cancelled {
@@ -1239,7 +1297,8 @@ fn bad_input_matrix() {
         for (k, (what, good)) in cases.into_iter().enumerate() {
             // Each input on three different valid calls.
             for rep in 0..3u64 {
-                let mut rng = Rng::new(0xC0FF_EE00 + k as u64 * 7 + rep * 1000 + func as u64 * 100_000);
+                let mut rng =
+                    Rng::new(0xC0FF_EE00 + k as u64 * 7 + rep * 1000 + func as u64 * 100_000);
                 let mut c = valid(func, &mut rng);
                 if !apply(&mut c, what, &mut rng) {
                     continue;
@@ -1295,11 +1354,21 @@ fn bad_input_matrix() {
 fn slots(what: &str) -> &'static [&'static str] {
     match what {
         "1 x 1 x 1" | "65536 slices" | "more than 65536 slices" => &["resize"],
-        "z = 0" | "h = 0" | "w = 0" | "z*h*w overflows" | "h*w overflows"
+        "z = 0"
+        | "h = 0"
+        | "w = 0"
+        | "z*h*w overflows"
+        | "h*w overflows"
         | "dims too large for memory" => &["dims"],
-        "float stack of extreme finite values" | "null stack" | "misaligned stack"
-        | "NaN in float stack" | "+Inf in float stack" | "-Inf in float stack" | "pixel type -1"
-        | "pixel type 3" | "pixel type INT32_MAX" => &["stack", "out"],
+        "float stack of extreme finite values"
+        | "null stack"
+        | "misaligned stack"
+        | "NaN in float stack"
+        | "+Inf in float stack"
+        | "-Inf in float stack"
+        | "pixel type -1"
+        | "pixel type 3"
+        | "pixel type INT32_MAX" => &["stack", "out"],
         "null out" | "out_len - 1" | "out_len + 1" | "out_len 0" | "out_len SIZE_MAX"
         | "misaligned out" => &["out", "stack"],
         "null map" | "null mask" | "null depth" | "misaligned map" | "misaligned depth"
@@ -1311,10 +1380,13 @@ fn slots(what: &str) -> &'static [&'static str] {
         "null params" => &["params"],
         "measure -1" | "measure 9" | "measure INT32_MIN" => &["measure"],
         "preset -1" | "preset 2" => &["preset"],
-        "threshold -1" | "threshold 4" | "threshold INT32_MIN" | "fixed threshold NaN"
-        | "fixed threshold Inf" | "fixed threshold -Inf" | "threshold value NaN when not fixed" => {
-            &["threshold"]
-        }
+        "threshold -1"
+        | "threshold 4"
+        | "threshold INT32_MIN"
+        | "fixed threshold NaN"
+        | "fixed threshold Inf"
+        | "fixed threshold -Inf"
+        | "threshold value NaN when not fixed" => &["threshold"],
         w if w.starts_with("band") => &["band"],
         "cancel at the first report" | "callback that never cancels" => &["progress"],
         "valid" => &[],
@@ -1329,7 +1401,11 @@ fn slots(what: &str) -> &'static [&'static str] {
 fn random_case(rng: &mut Rng) -> (Case, Vec<&'static str>) {
     let func = *rng.pick(&Func::ALL);
     let mut c = valid(func, rng);
-    let k = if rng.chance(2, 5) { 0 } else { 1 + rng.below(3) };
+    let k = if rng.chance(2, 5) {
+        0
+    } else {
+        1 + rng.below(3)
+    };
     let mut pool = faults(func);
     pool.extend(goods(func));
     let mut chosen: Vec<&str> = Vec::new();
@@ -1354,7 +1430,10 @@ fn random_case(rng: &mut Rng) -> (Case, Vec<&'static str>) {
             applied.push(what);
         }
     }
-    if rng.chance(1, 6) && matches!(func, Func::FocusMap | Func::Segment) && !used.contains("progress") {
+    if rng.chance(1, 6)
+        && matches!(func, Func::FocusMap | Func::Segment)
+        && !used.contains("progress")
+    {
         c.progress = Prog::CancelAt(rng.below(6));
     }
     (c, applied)
@@ -1528,7 +1607,9 @@ fn error_table() -> String {
     for (name, statuses) in documented() {
         s.push_str(&format!("## `{name}`\n\n"));
         if statuses.is_empty() {
-            s.push_str("Returns no status: it cannot fail (see the header for what it returns).\n\n");
+            s.push_str(
+                "Returns no status: it cannot fail (see the header for what it returns).\n\n",
+            );
             continue;
         }
         s.push_str("| status | when |\n|---|---|\n");
@@ -1537,7 +1618,9 @@ fn error_table() -> String {
                 "success".to_string()
             } else if when.is_empty() {
                 match st.as_str() {
-                    "INFOCUS_ERR_CANCELLED" => "the progress callback returned non-zero".to_string(),
+                    "INFOCUS_ERR_CANCELLED" => {
+                        "the progress callback returned non-zero".to_string()
+                    }
                     "INFOCUS_ERR_PANIC" => "a bug in infocus (a caught panic)".to_string(),
                     _ => String::new(),
                 }
@@ -1569,7 +1652,10 @@ fn c_abi_error_table_is_up_to_date() {
     for (name, st) in documented() {
         if !st.is_empty() {
             assert_eq!(st[0].0, "INFOCUS_OK", "{name}");
-            assert!(st.iter().any(|(s, _)| s == "INFOCUS_ERR_PANIC"), "{name} lacks PANIC");
+            assert!(
+                st.iter().any(|(s, _)| s == "INFOCUS_ERR_PANIC"),
+                "{name} lacks PANIC"
+            );
         }
     }
 }
@@ -1596,7 +1682,11 @@ fn every_documented_failure_is_reached() {
 fn windows_larger_than_the_image_are_clipped() {
     let (z, h, w) = (2usize, 7usize, 11usize);
     let stack: Vec<u16> = (0..z * h * w).map(|i| ((i * 7919) % 1000) as u16).collect();
-    for (window, strides) in [(12u32, vec![3u32]), (50, vec![4, 5]), (u32::MAX, vec![1, 100])] {
+    for (window, strides) in [
+        (12u32, vec![3u32]),
+        (50, vec![4, 5]),
+        (u32::MAX, vec![1, 100]),
+    ] {
         let p = InfocusMapParams {
             measure: INFOCUS_MEASURE_STD,
             window,
@@ -1627,10 +1717,15 @@ fn windows_larger_than_the_image_are_clipped() {
                 let mut acc = vec![0f64; h * w];
                 for y0 in (0..h).step_by(st) {
                     for x0 in (0..w).step_by(st) {
-                        let (y1, x1) = ((y0 + window as usize).min(h), (x0 + window as usize).min(w));
-                        let vals: Vec<f64> = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (y, x))).map(|(y, x)| px(y, x)).collect();
+                        let (y1, x1) =
+                            ((y0 + window as usize).min(h), (x0 + window as usize).min(w));
+                        let vals: Vec<f64> = (y0..y1)
+                            .flat_map(|y| (x0..x1).map(move |x| (y, x)))
+                            .map(|(y, x)| px(y, x))
+                            .collect();
                         let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-                        let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len() as f64;
+                        let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                            / vals.len() as f64;
                         for y in y0..y1 {
                             for x in x0..x1 {
                                 acc[y * w + x] += var.sqrt();

@@ -105,7 +105,11 @@ fn mutate(b: &mut Vec<u8>, rng: &mut Rng) {
     // Where the header text is (version 1: from byte 10; 2 and 3: from 12).
     let start = if b.get(6) == Some(&1) { 10 } else { 12 };
     let hs = start.min(b.len());
-    let he = b.iter().position(|&c| c == b'\n').unwrap_or(hs).clamp(hs, b.len());
+    let he = b
+        .iter()
+        .position(|&c| c == b'\n')
+        .unwrap_or(hs)
+        .clamp(hs, b.len());
     // The header as text, when it is text (mutations of it keep offsets right).
     let header = std::str::from_utf8(&b[hs..he]).ok().map(str::to_string);
     match rng.below(11) {
@@ -144,7 +148,17 @@ fn mutate(b: &mut Vec<u8>, rng: &mut Rng) {
         }
         // The header length field.
         3 => {
-            let v = *rng.pick(&[0u32, 1, 2, 0x40, 0xFFFF, 0x10000, 1 << 20, (1 << 20) + 1, u32::MAX]);
+            let v = *rng.pick(&[
+                0u32,
+                1,
+                2,
+                0x40,
+                0xFFFF,
+                0x10000,
+                1 << 20,
+                (1 << 20) + 1,
+                u32::MAX,
+            ]);
             if b.get(6) == Some(&1) {
                 if b.len() >= 10 {
                     b[8..10].copy_from_slice(&(v as u16).to_le_bytes());
@@ -198,8 +212,22 @@ fn mutate(b: &mut Vec<u8>, rng: &mut Rng) {
             let Some(text) = header else { return };
             let new = if rng.chance(1, 2) {
                 let d = rng.pick(&[
-                    "<f4", ">f8", "|u1", "<u2", "<i4", "<c8", "<f16", "|O", "<U5", "u", "", "<f", "<u0",
-                    "<u99999999999999999999", "=f4", "V8",
+                    "<f4",
+                    ">f8",
+                    "|u1",
+                    "<u2",
+                    "<i4",
+                    "<c8",
+                    "<f16",
+                    "|O",
+                    "<U5",
+                    "u",
+                    "",
+                    "<f",
+                    "<u0",
+                    "<u99999999999999999999",
+                    "=f4",
+                    "V8",
                 ]);
                 match (text.find("'descr': '"), text.find("', 'fortran")) {
                     (Some(a), Some(z)) if a + 10 <= z => {

@@ -249,11 +249,21 @@ fn mutate(b: &mut Vec<u8>, rng: &mut Rng) {
         }
         // ImageJ description numbers.
         10 => {
-            let keys: [&[u8]; 5] = [b"images=", b"slices=", b"channels=", b"frames=", b"spacing="];
+            let keys: [&[u8]; 5] = [
+                b"images=",
+                b"slices=",
+                b"channels=",
+                b"frames=",
+                b"spacing=",
+            ];
             let key = *rng.pick(&keys);
             if let Some(i) = b.windows(key.len()).position(|w| w == key) {
                 let start = i + key.len();
-                let end = start + b[start..].iter().take_while(|c| c.is_ascii_digit() || **c == b'.').count();
+                let end = start
+                    + b[start..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit() || **c == b'.')
+                        .count();
                 let v = rng
                     .pick(&[
                         "0",
@@ -314,7 +324,9 @@ fn pick_entry<'a>(b: &[u8], l: &'a Layout, rng: &mut Rng) -> Option<&'a usize> {
 fn interesting(rng: &mut Rng, file_len: usize) -> u32 {
     match rng.below(4) {
         0 => rng.u64() as u32,
-        1 => (file_len as u32).wrapping_add(rng.below(9) as u32).wrapping_sub(4),
+        1 => (file_len as u32)
+            .wrapping_add(rng.below(9) as u32)
+            .wrapping_sub(4),
         _ => *rng.pick(&INTERESTING_U32),
     }
 }
@@ -335,7 +347,10 @@ fn same_bits(a: &Stack, b: &Stack) -> bool {
         (Stack::U8(a), Stack::U8(b)) => a == b,
         (Stack::U16(a), Stack::U16(b)) => a == b,
         (Stack::F32(a), Stack::F32(b)) => {
-            a.dim() == b.dim() && a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits())
+            a.dim() == b.dim()
+                && a.iter()
+                    .zip(b.iter())
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
         }
         _ => false,
     }

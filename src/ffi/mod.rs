@@ -30,12 +30,12 @@ pub use status::{
     INFOCUS_ERR_PANIC, INFOCUS_ERR_TORCH, INFOCUS_ERR_UNSUPPORTED, INFOCUS_OK,
 };
 
+use crate::limits::bytes_of;
 use crate::map::MapParams;
 use crate::progress::Progress;
 use crate::segment::{BandParams, Preset, SegmentParams};
 use crate::threshold::Threshold;
 use args::{Dims, Out, OutStack, a2, a3};
-use crate::limits::bytes_of;
 use panic::OnPanic;
 use status::{Failure, report};
 use std::ffi::{CString, c_char, c_void};
@@ -482,10 +482,13 @@ pub unsafe extern "C" fn infocus_segment(
         let stack = unsafe { args::stack(stack, pixel_type, d)? };
         // The map (f32) and the mask (u8), at least.
         args::memory(bytes_of(&[d.n], 5), &a3(d, "segmentation"))?;
-        let seg = match crate::segment::segment(stack, &params, &progress_sink(progress, user_data)) {
+        let seg = match crate::segment::segment(stack, &params, &progress_sink(progress, user_data))
+        {
             // The stack was checked finite, so a non-finite map is an
             // overflow of the scores; say so in the caller's terms.
-            Err(crate::Error::InvalidArgument(m)) if m.starts_with("focus map holds a non-finite") => {
+            Err(crate::Error::InvalidArgument(m))
+                if m.starts_with("focus map holds a non-finite") =>
+            {
                 return Err(args::scores_overflow(stack));
             }
             r => r?,

@@ -587,8 +587,13 @@ fn read_contiguous(
         }
     };
     let mut raw = vec![0u8; page_bytes];
-    buf.reserve(n.saturating_mul(pages.len()), 0, pages.len().saturating_sub(1), info0)
-        .map_err(fail)?;
+    buf.reserve(
+        n.saturating_mul(pages.len()),
+        0,
+        pages.len().saturating_sub(1),
+        info0,
+    )
+    .map_err(fail)?;
     for &p in pages {
         let at = start + (p * page_bytes) as u64;
         file.seek(SeekFrom::Start(at))
