@@ -207,6 +207,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    outputs::install_interrupt_handler();
     let result = match &cli.command {
         Command::FocusMap(a) => commands::focus_map(a),
         Command::Segment(a) => commands::segment(a),
@@ -214,6 +215,17 @@ pub fn main() -> ExitCode {
         Command::Eval(a) => commands::eval(a),
         Command::Demo(a) => demo::demo(a),
     };
+    if outputs::interrupted() {
+        // Stopped by the user: a command that still finished everything
+        // succeeded; any other outcome exits as interrupted (130).
+        match &result {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(Error::Cancelled) => {}
+            Err(e) => eprintln!("infocus: error: {e}"),
+        }
+        eprintln!("infocus: interrupted: outputs not finished were not written");
+        return ExitCode::from(130);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

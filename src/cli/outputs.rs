@@ -3,6 +3,36 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use infocus::{Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the first Ctrl-C (or SIGTERM, SIGHUP).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Turns Ctrl-C, SIGTERM and SIGHUP into a cancel: the computation stops at
+/// its next progress report, nothing more is committed (existing outputs stay
+/// as they were), temporary files are removed, and the tool exits with 130.
+/// A second signal exits at once, after removing the temporary files of
+/// writes still under way.
+pub(crate) fn install_interrupt_handler() {
+    // If a handler cannot be installed, signals keep their default action:
+    // the process dies, and staged writes leave at most a hidden temporary file.
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            infocus::io::remove_pending_temporaries();
+            eprintln!("infocus: interrupted again: stopped");
+            std::process::exit(130);
+        }
+        infocus::io::cancel_pending_writes();
+        eprintln!(
+            "infocus: interrupted: stopping, nothing more will be written (Ctrl-C again to quit at once)"
+        );
+    });
+}
+
+/// Whether the user asked the tool to stop.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 /// The output path for `input`: `out` itself for a single input, or
 /// `out/<input stem>.tif` when several inputs share one output directory.
@@ -32,7 +62,7 @@ pub(crate) fn progress_of(bar: &ProgressBar) -> infocus::Progress<'_> {
     infocus::Progress::new(move |done, total| {
         bar.set_length(total);
         bar.set_position(done);
-        true
+        !interrupted()
     })
 }
 
@@ -59,8 +89,13 @@ pub(crate) fn check_distinct_outputs(out: &Path, inputs: &[PathBuf]) -> Result<(
     Ok(())
 }
 
-/// Commits staged outputs once every one of them was written.
+/// Commits staged outputs once every one of them was written; after Ctrl-C,
+/// commits none (dropping them removes their temporary files). Once
+/// committing has begun it goes on, so that outputs are all new or all old.
 pub(crate) fn commit_all(staged: Vec<infocus::io::Staged>) -> Result<()> {
+    if interrupted() {
+        return Err(Error::Cancelled);
+    }
     staged.into_iter().try_for_each(infocus::io::Staged::commit)
 }
 
@@ -73,18 +108,36 @@ pub(crate) fn for_each_input(
 ) -> Result<()> {
     use rayon::prelude::*;
     if let [input] = inputs {
-        return job(input).map_err(|e| naming(input, e));
+        return job(input).map_err(|e| match e {
+            Error::Cancelled => e,
+            e => naming(input, e),
+        });
     }
-    let failures: Vec<String> = inputs
+    // After Ctrl-C, inputs not started are skipped and those under way stop;
+    // neither is a failure of its own, but the batch did not finish.
+    let outcomes: Vec<Option<String>> = inputs
         .par_iter()
-        .filter_map(|input| {
-            job(input)
-                .err()
-                .map(|e| format!("{}: {e}", input.display()))
+        .map(|input| {
+            if interrupted() {
+                return Some(String::new());
+            }
+            match job(input) {
+                Ok(()) => None,
+                Err(_) if interrupted() => Some(String::new()),
+                Err(e) => Some(format!("{}: {e}", input.display())),
+            }
         })
+        .collect();
+    let failures: Vec<&String> = outcomes
+        .iter()
+        .flatten()
+        .filter(|f| !f.is_empty())
         .collect();
     for f in &failures {
         eprintln!("infocus: error: {f}");
+    }
+    if outcomes.iter().flatten().any(String::is_empty) {
+        return Err(Error::Cancelled);
     }
     match failures.len() {
         0 => Ok(()),

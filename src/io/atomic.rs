@@ -7,15 +7,67 @@
 //! everything succeeded. On any failure, including a cancel from the caller's
 //! progress callback, the temporary file is removed and an existing target is
 //! left exactly as it was.
+//!
+//! A program that is being interrupted (the CLI on Ctrl-C) calls
+//! [`cancel_pending_writes`]: from then on every write still being staged,
+//! and every write started later, fails with [`Error::Cancelled`] and removes
+//! its temporary file, so no existing file is replaced after the user asked
+//! to stop. Files already staged may still be committed: a command that
+//! commits several outputs together commits all of them or none.
+//! If it must exit at once, [`remove_pending_temporaries`] removes the
+//! temporary files of writes still running first.
 
 use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Distinguishes temporary files of concurrent writes within one process.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Set by [`cancel_pending_writes`]: nothing is committed any more.
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// The temporary files that exist now, for [`remove_pending_temporaries`].
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while the list was held leaves it usable.
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For a process that is being interrupted: from now on every [`stage`]
+/// (and [`write_atomic`]) under way or started later fails with
+/// [`Error::Cancelled`], removing its temporary file, so no existing file is
+/// replaced. There is no way back: it is meant for shutting down.
+pub fn cancel_pending_writes() {
+    CANCELLED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`cancel_pending_writes`] was called.
+pub fn writes_cancelled() -> bool {
+    CANCELLED.load(Ordering::SeqCst)
+}
+
+/// Removes the temporary files of writes still under way, for a process
+/// about to exit without waiting for them (their writers then fail, and
+/// nothing is committed). Targets are never touched.
+pub fn remove_pending_temporaries() {
+    cancel_pending_writes();
+    for p in pending().iter() {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+fn cancelled_check() -> Result<()> {
+    if writes_cancelled() {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
 
 /// Removes the temporary file unless the write went through, so that an error
 /// or a panic inside the caller's closure leaves no debris behind.
@@ -28,6 +80,10 @@ impl Drop for TempGuard {
     fn drop(&mut self) {
         if self.armed {
             let _ = std::fs::remove_file(&self.path);
+        }
+        let mut p = pending();
+        if let Some(i) = p.iter().position(|x| *x == self.path) {
+            p.swap_remove(i);
         }
     }
 }
@@ -79,6 +135,7 @@ pub fn stage(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> Result<()>) ->
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    cancelled_check()?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
@@ -90,6 +147,7 @@ pub fn stage(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> Result<()>) ->
         .create_new(true)
         .open(&tmp)
         .map_err(|e| Error::io(path, e))?;
+    pending().push(tmp.clone());
     let guard = TempGuard {
         path: tmp,
         armed: true,
@@ -102,6 +160,7 @@ pub fn stage(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> Result<()>) ->
         .into_inner()
         .map_err(|e| Error::io(path, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
+    cancelled_check()?;
     Ok(Staged {
         tmp: guard,
         target: path.to_path_buf(),

@@ -16,7 +16,10 @@ pub mod npy;
 pub mod png;
 pub mod tiff;
 
-pub use atomic::{Staged, stage, write_atomic};
+pub use atomic::{
+    Staged, cancel_pending_writes, remove_pending_temporaries, stage, write_atomic,
+    writes_cancelled,
+};
 pub use npy::read_npy;
 pub use png::{write_png_gray, write_png_rgb};
 pub use tiff::{read_tiff, read_tiff_hyperstack, stage_tiff, write_tiff};
