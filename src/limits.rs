@@ -60,7 +60,7 @@ pub fn available() -> Option<(u128, &'static str)> {
         take(v, "available memory (RAM and swap)");
     }
     if let Some(v) = address_space_limit() {
-        take(v, "the address-space limit (ulimit -v)");
+        take(v, "the address space left under its limit (ulimit -v)");
     }
     best
 }
@@ -89,7 +89,21 @@ fn address_space_limit() -> Option<u128> {
     };
     // SAFETY: getrlimit writes one rlimit struct, which `r` is.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0;
-    (ok && r.rlim_cur != libc::RLIM_INFINITY).then_some(u128::from(r.rlim_cur))
+    if !ok || r.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    // What is left of it: the limit less the address space in use now.
+    Some(u128::from(r.rlim_cur).saturating_sub(address_space_in_use().unwrap_or(0)))
+}
+
+/// The process's virtual size (the first field of /proc/self/statm, in pages).
+#[cfg(unix)]
+fn address_space_in_use() -> Option<u128> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u128 = statm.split_whitespace().next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u128::try_from(page).ok()?)
 }
 
 #[cfg(not(unix))]

@@ -503,6 +503,13 @@ fn check_data_present(dec: &mut Dec, path: &Path, page: usize, info: PageInfo) -
         .unwrap_or_default()
         .iter()
         .fold(0u64, |acc, &c| acc.saturating_add(c));
+    // Byte counts are claims too: no page holds more than the whole file.
+    let file_len = dec
+        .inner()
+        .get_ref()
+        .metadata()
+        .map_or(u64::MAX, |m| m.len());
+    let stored = stored.min(file_len);
     let compressed = dec
         .find_tag_unsigned::<u16>(Tag::Compression)
         .ok()
