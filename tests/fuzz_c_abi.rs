@@ -1445,10 +1445,7 @@ fn fuzz_c_abi() {
         "c_abi",
         3000,
         0x1F0C_5715_7E3D_0003,
-        |rng| {
-            let seed = rng.u64();
-            seed
-        },
+        |rng| rng.u64(),
         |b| u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
         |seed| seed.to_le_bytes().to_vec(),
         |&seed| {
@@ -1471,8 +1468,11 @@ fn fuzz_c_abi() {
 
 /// Each exported function's documented statuses, from the header: (name,
 /// statuses with their "when" text).
-fn documented() -> &'static Vec<(String, Vec<(String, String)>)> {
-    static DOC: OnceLock<Vec<(String, Vec<(String, String)>)>> = OnceLock::new();
+/// A function's name and its (status, when) pairs.
+type Documented = Vec<(String, Vec<(String, String)>)>;
+
+fn documented() -> &'static Documented {
+    static DOC: OnceLock<Documented> = OnceLock::new();
     DOC.get_or_init(|| {
         let header = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("include/infocus.h"),

@@ -160,7 +160,7 @@ fn a_npy_larger_than_the_memory_is_refused_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("big.npy");
     let n = 6 * 1024 * 1024;
-    let mut h = format!("{{'descr': '<f8', 'fortran_order': True, 'shape': (6, 1024, 1024), }}");
+    let mut h = String::from("{'descr': '<f8', 'fortran_order': True, 'shape': (6, 1024, 1024), }");
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');
     }

@@ -236,9 +236,15 @@ fn mutate(b: &mut Vec<u8>, rng: &mut Rng) {
                     _ => text.clone(),
                 }
             } else if text.contains("False") {
-                text.replacen("False", *rng.pick(&["True", "0", "None", "Fals"]), 1)
+                {
+                    let to = ["True", "0", "None", "Fals"][rng.usize(4)];
+                    text.replacen("False", to, 1)
+                }
             } else {
-                text.replacen("True", *rng.pick(&["False", "1", "[]"]), 1)
+                {
+                    let to = ["False", "1", "[]"][rng.usize(3)];
+                    text.replacen("True", to, 1)
+                }
             };
             b.splice(hs..hs + text.len(), new.into_bytes());
         }

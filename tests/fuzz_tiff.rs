@@ -186,7 +186,7 @@ fn mutate(b: &mut Vec<u8>, rng: &mut Rng) {
             b.truncate(cut);
         }
         // A directory entry's value (or offset to its values).
-        3 | 4 | 5 => {
+        3..=5 => {
             let Some(&e) = pick_entry(b, &l, rng) else {
                 return;
             };
