@@ -47,12 +47,15 @@ const FOCUSED_BLUR: f64 = 0.5;
 const HALO_FRACTION: f32 = 0.15;
 const HALO_RADIUS: usize = 12;
 
+/// Defocus (slices) beyond which blur matching does not look.
+const MAX_DEFOCUS: f64 = 16.0;
+
 /// The relative blur (px) blur matching can measure: below, noise hides it;
 /// above, the texture is gone.
 const RESOLVED_BLUR: (f64, f64) = (0.4, 4.0);
 
 /// Erosion beyond half the averaging box, px.
-const ERODE_EXTRA: usize = 1;
+const ERODE_EXTRA: usize = 3;
 
 /// Band-pass filters: (inner sigma, outer sigma, box radius relative to the
 /// user's radius). Sigma 0 is the image itself.
@@ -361,7 +364,7 @@ fn blur_growth(
                 for x in (0..w).step_by(3) {
                     let d = f64::from(depth[(y, x)]);
                     let delta2 = (k as f64 - d).powi(2);
-                    if !specimen[(y, x)] || !(1.0..=36.0).contains(&delta2) {
+                    if !specimen[(y, x)] || !(1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2) {
                         continue;
                     }
                     let r: Vec<f64> = resid
@@ -390,27 +393,31 @@ fn blur_growth(
 
 /// Fits `rel^2 = beta^2 * defocus^2` to (defocus^2, rel^2) samples. Each
 /// whole-slice defocus bucket gives a slope from its medians (robust to
-/// texture-poor pixels); only buckets whose median blur can be resolved count
-/// (under 0.4 px noise hides it, over 4 px the texture is gone and blur
-/// matching saturates). The answer is the median of their slopes.
+/// texture-poor pixels). Walking outwards from focus, buckets count once
+/// their blur can be resolved (under 0.4 px noise hides it) and until blur
+/// stops growing or passes 4 px: beyond, the texture is gone and blur
+/// matching returns arbitrary widths. The answer is the median slope.
 fn fit_growth(samples: Vec<(f64, f64)>) -> Option<f64> {
     let mut buckets: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = Default::default();
     for (d2, r2) in samples {
         buckets.entry(d2.sqrt().round() as u64).or_default().push((d2, r2));
     }
     let mut slopes = Vec::new();
-    let mut fallback = Vec::new();
+    let mut prev = 0.0;
     for b in buckets.values().filter(|b| b.len() >= 20) {
         let mut d2: Vec<f64> = b.iter().map(|s| s.0).collect();
         let mut r2: Vec<f64> = b.iter().map(|s| s.1).collect();
         let (x, y) = (median(&mut d2), median(&mut r2));
-        fallback.push(y / x);
-        if (RESOLVED_BLUR.0.powi(2)..=RESOLVED_BLUR.1.powi(2)).contains(&y) {
+        let saturated = y > RESOLVED_BLUR.1.powi(2) || (!slopes.is_empty() && y < prev);
+        if saturated {
+            break;
+        }
+        if y >= RESOLVED_BLUR.0.powi(2) {
             slopes.push(y / x);
         }
+        prev = y;
     }
-    let slopes = if slopes.is_empty() { &mut fallback } else { &mut slopes };
-    let beta2 = median(slopes);
+    let beta2 = median(&mut slopes);
     (beta2 > 0.0).then(|| beta2.sqrt())
 }
 
