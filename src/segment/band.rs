@@ -30,7 +30,7 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_max, box_mean, erode, gaussian_blur, kernel, masked_median, median, noise_response,
+    NoiseModel, box_max, box_mean, box_mean_sampled, erode, gaussian_blur, kernel, masked_median, median, noise_response,
     remove_small,
 };
 use crate::progress::{Counter, Progress};
@@ -46,6 +46,9 @@ const FOCUSED_BLUR: f64 = 0.5;
 /// within `HALO_RADIUS` px is taken as halo, not specimen.
 const HALO_FRACTION: f32 = 0.15;
 const HALO_RADIUS: usize = 12;
+
+/// Blur matching samples every `SAMPLE_STEP`-th pixel in each direction.
+const SAMPLE_STEP: usize = 3;
 
 /// Defocus (slices) beyond which blur matching does not look.
 const MAX_DEFOCUS: f64 = 16.0;
@@ -353,15 +356,13 @@ fn blur_growth(
             let resid: Vec<Array2<f64>> = blurs
                 .iter()
                 .map(|b| {
-                    let sq = Array2::from_shape_fn((h, w), |(y, x)| {
-                        f64::from(b[y * w + x] - img[y * w + x]).powi(2)
-                    });
-                    box_mean(sq.view(), 4)
+                    let sq: Vec<f64> = b.iter().zip(&img).map(|(&p, &q)| f64::from(p - q).powi(2)).collect();
+                    box_mean_sampled(&sq, h, w, 4, SAMPLE_STEP)
                 })
                 .collect();
             let mut out = Vec::new();
-            for y in (0..h).step_by(3) {
-                for x in (0..w).step_by(3) {
+            for y in (0..h).step_by(SAMPLE_STEP) {
+                for x in (0..w).step_by(SAMPLE_STEP) {
                     let d = f64::from(depth[(y, x)]);
                     let delta2 = (k as f64 - d).powi(2);
                     if !specimen[(y, x)] || !(1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2) {
@@ -370,7 +371,7 @@ fn blur_growth(
                     let r: Vec<f64> = resid
                         .iter()
                         .zip(&noise)
-                        .map(|(r, n)| r[(y, x)] - n)
+                        .map(|(r, n)| r[(y / SAMPLE_STEP, x / SAMPLE_STEP)] - n)
                         .collect();
                     let j = (0..r.len()).fold(0, |b, j| if r[j] < r[b] { j } else { b });
                     if j + 1 == r.len() {
