@@ -297,8 +297,11 @@ fn peak_position(curve: &[f32]) -> f32 {
         });
     let mut offset = 0.0;
     if kb > 0 && kb + 1 < curve.len() {
-        let (a, c) = (f64::from(curve[kb - 1]), f64::from(curve[kb + 1]));
-        let den = a - 2.0 * f64::from(b) + c;
+        // The curve is an excess over noise (> -1); a focus curve is close to
+        // a Gaussian in defocus, so its logarithm is close to a parabola.
+        let ln = |v: f32| (f64::from(v) + 1.0).max(1e-12).ln();
+        let (a, b, c) = (ln(curve[kb - 1]), ln(b), ln(curve[kb + 1]));
+        let den = a - 2.0 * b + c;
         if den < 0.0 {
             offset = (0.5 * (a - c) / den).clamp(-0.5, 0.5);
         }
