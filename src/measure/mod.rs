@@ -30,7 +30,7 @@ mod sums;
 mod terms;
 
 pub use sums::{Compensated, WindowSum};
-pub(crate) use terms::{Term, entropy_bins, entropy_of_counts, terms};
+pub(crate) use terms::{Entropy, Num, TermSpec, add_term_row, entropy_bins, term_specs};
 
 use crate::error::Error;
 use std::fmt;

@@ -39,9 +39,18 @@ impl WindowSum for i64 {
         if n == 0 {
             return 0.0;
         }
-        let n = i128::from(n);
-        let num = n * i128::from(s2) - i128::from(s1) * i128::from(s1);
-        num.max(0) as f64 / (n * n) as f64
+        let num = i128::from(n) * i128::from(s2) - i128::from(s1) * i128::from(s1);
+        if num <= 0 {
+            return 0.0;
+        }
+        // Both conversions round the exact integer once, whichever route:
+        // i64 -> f64 is a single instruction, i128 -> f64 a library call.
+        let num = match i64::try_from(num) {
+            Ok(v) => v as f64,
+            Err(_) => num as f64,
+        };
+        let n = n as f64;
+        num / (n * n)
     }
 }
 
