@@ -12,7 +12,12 @@
  *   every out buffer untouched.
  * - Enumerations (pixel type, measure, preset, threshold) are int32_t values
  *   of the INFOCUS_* constants below; unknown values give INFOCUS_ERR_INVALID.
+ * - Float inputs (stacks and maps) must be finite: NaN or Inf anywhere gives
+ *   INFOCUS_ERR_INVALID, with the position of the first one in the message.
+ * - A call whose results would not fit in the memory available is refused
+ *   with INFOCUS_ERR_INVALID before anything is allocated.
  * - Parameter structs have a *_default() constructor: change only what you need.
+ * - docs/c-abi-errors.md lists every function's failure statuses.
  */
 
 #ifndef INFOCUS_H
@@ -165,7 +170,9 @@ typedef struct InfocusMapParams {
      */
     int32_t measure;
     /**
-     * Side of the square window in pixels (at least 1).
+     * Side of the square window in pixels (at least 1). Windows are clipped
+     * to the image, so a window larger than the image is allowed: each
+     * window then covers what is left of the image from its start.
      */
     uint32_t window;
     /**
@@ -291,7 +298,8 @@ struct InfocusSegmentParams infocus_segment_params_default(void);
  * For each stride, windows of `params->window` pixels start every stride
  * pixels (clipped at the right and bottom edges); each window's score is
  * added onto the pixels it covers, and the map is the pixel-wise maximum
- * over the strides.
+ * over the strides. A window larger than the image is clipped to it, as in
+ * the paper's notebook.
  *
  * - `stack`: `z * h * w` pixels of `pixel_type` (`INFOCUS_PIXEL_*`); float
  *   stacks must be finite.
@@ -302,7 +310,8 @@ struct InfocusSegmentParams infocus_segment_params_default(void);
  * params->strides with n_strides > 0 is NULL), `INFOCUS_ERR_INVALID` (zero
  * or overflowing dimensions, wrong out_len, misaligned buffer, unknown pixel
  * type or measure, window 0, empty stride list, stride 0, NaN or Inf in a
- * float stack), `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
+ * float stack, a map larger than the memory available),
+ * `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
  *
  * # Safety
  * Every non-NULL pointer points to as many readable (for `out_map`,
@@ -331,7 +340,7 @@ int32_t infocus_focus_map(const void *stack,
  * Returns `INFOCUS_OK`, or `INFOCUS_ERR_NULL` (map or out_mask is NULL),
  * `INFOCUS_ERR_INVALID` (zero or overflowing dimensions, wrong out_len,
  * misaligned map, unknown threshold, non-finite fixed value, NaN or Inf in
- * the map), `INFOCUS_ERR_PANIC`.
+ * the map, a mask larger than the memory available), `INFOCUS_ERR_PANIC`.
  *
  * # Safety
  * `map` points to `z * h * w` readable floats, `out_mask` to `out_len`
@@ -362,8 +371,8 @@ int32_t infocus_threshold_mask(const float *map,
  * params->map.strides with n_strides > 0 is NULL), `INFOCUS_ERR_INVALID`
  * (zero or overflowing dimensions, a wrong length, misaligned buffer, unknown
  * pixel type, preset, measure or threshold, a bad map or band parameter, NaN
- * or Inf in a float stack, more than 65536 slices), `INFOCUS_ERR_CANCELLED`,
- * `INFOCUS_ERR_PANIC`.
+ * or Inf in a float stack, more than 65536 slices, results larger than the
+ * memory available), `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
  *
  * # Safety
  * Every non-NULL pointer points to as many readable (outputs: writable)
@@ -388,13 +397,14 @@ int32_t infocus_segment(const void *stack,
  * The in-focus stack: each pixel of `stack` where `mask` is non-zero, 0
  * elsewhere.
  *
- * - `stack`: `z * h * w` pixels of `pixel_type`.
+ * - `stack`: `z * h * w` pixels of `pixel_type`; float stacks must be finite.
  * - `mask`: `mask_len` bytes; `mask_len` must be `z * h * w`.
  * - `out`: `out_len` pixels of `pixel_type`; `out_len` must be `z * h * w`.
  *
  * Returns `INFOCUS_OK`, or `INFOCUS_ERR_NULL` (stack, mask or out is NULL),
  * `INFOCUS_ERR_INVALID` (zero or overflowing dimensions, a wrong length,
- * misaligned buffer, unknown pixel type), `INFOCUS_ERR_PANIC`.
+ * misaligned buffer, unknown pixel type, NaN or Inf in a float stack, a
+ * result larger than the memory available), `INFOCUS_ERR_PANIC`.
  *
  * # Safety
  * Every pointer points to as many readable (`out`: writable) elements as its
@@ -414,12 +424,13 @@ int32_t infocus_in_focus(const void *stack,
  * The depth map: for each pixel, the slice where the focus map is highest
  * (the lowest such slice on ties), as uint16 (H x W).
  *
- * - `map`: `z * h * w` floats, 1 to 65536 slices.
+ * - `map`: `z * h * w` finite floats, 1 to 65536 slices.
  * - `out_depth`: `out_len` values; `out_len` must be `h * w`.
  *
  * Returns `INFOCUS_OK`, or `INFOCUS_ERR_NULL` (map or out_depth is NULL),
  * `INFOCUS_ERR_INVALID` (zero or overflowing dimensions, more than 65536
- * slices, wrong out_len, misaligned buffer), `INFOCUS_ERR_PANIC`.
+ * slices, wrong out_len, misaligned buffer, NaN or Inf in the map, a result
+ * larger than the memory available), `INFOCUS_ERR_PANIC`.
  *
  * # Safety
  * `map` points to `z * h * w` readable floats, `out_depth` to `out_len`
@@ -436,13 +447,14 @@ int32_t infocus_depth_map(const float *map,
  * The all-in-focus image: each pixel taken from the slice the depth map
  * names (H x W, the stack's pixel type).
  *
- * - `stack`: `z * h * w` pixels of `pixel_type`.
+ * - `stack`: `z * h * w` pixels of `pixel_type`; float stacks must be finite.
  * - `depth`: `depth_len` slice indices, each below `z`; `depth_len` must be `h * w`.
  * - `out`: `out_len` pixels of `pixel_type`; `out_len` must be `h * w`.
  *
  * Returns `INFOCUS_OK`, or `INFOCUS_ERR_NULL` (stack, depth or out is NULL),
  * `INFOCUS_ERR_INVALID` (zero or overflowing dimensions, a wrong length,
- * misaligned buffer, unknown pixel type, a depth of `z` or more),
+ * misaligned buffer, unknown pixel type, a depth of `z` or more, NaN or Inf
+ * in a float stack, a result larger than the memory available),
  * `INFOCUS_ERR_PANIC`.
  *
  * # Safety

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod ffi;
 pub(crate) mod filters;
 pub mod io;
+pub mod limits;
 pub mod map;
 pub mod measure;
 pub mod products;

@@ -72,6 +72,15 @@ pub(crate) fn pixel_type(v: i32) -> Result<PixelType, Failure> {
     }
 }
 
+/// Bytes of one pixel of a type.
+pub(crate) fn pixel_bytes(t: PixelType) -> usize {
+    match t {
+        PixelType::U8 => 1,
+        PixelType::U16 => 2,
+        PixelType::F32 => 4,
+    }
+}
+
 /// A measure number: its index in [`Measure::ALL`].
 pub(crate) fn measure(v: i32) -> Result<Measure, Failure> {
     usize::try_from(v)
@@ -398,6 +407,24 @@ impl OutStack {
                 .into()),
             }
         }
+    }
+}
+
+/// Refuses a call whose results alone need more memory than this machine
+/// can give, before the core allocates them (an allocation failure would
+/// abort the caller's process). `bytes` is a lower bound of what the call
+/// allocates; `what` names it for the message.
+pub(crate) fn memory(bytes: u128, what: &str) -> Result<(), Failure> {
+    crate::limits::check(bytes, what).map_err(invalid)
+}
+
+/// Rejects NaN and Inf in a float array, naming the first one's position.
+pub(crate) fn finite(a: ArrayView3<f32>, what: &str) -> Result<(), Failure> {
+    match a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        None => Ok(()),
+        Some(((z, y, x), v)) => Err(invalid(format!(
+            "{what} has a non-finite value {v} at (z={z}, y={y}, x={x}); every float must be finite (replace NaN/Inf first)"
+        ))),
     }
 }
 

@@ -35,6 +35,7 @@ use crate::progress::Progress;
 use crate::segment::{BandParams, Preset, SegmentParams};
 use crate::threshold::Threshold;
 use args::{Dims, Out, OutStack, a2, a3};
+use crate::limits::bytes_of;
 use panic::OnPanic;
 use status::{Failure, report};
 use std::ffi::{CString, c_char, c_void};
@@ -57,7 +58,9 @@ pub type infocus_progress_fn =
 pub struct InfocusMapParams {
     /// One of `INFOCUS_MEASURE_*`.
     pub measure: i32,
-    /// Side of the square window in pixels (at least 1).
+    /// Side of the square window in pixels (at least 1). Windows are clipped
+    /// to the image, so a window larger than the image is allowed: each
+    /// window then covers what is left of the image from its start.
     pub window: u32,
     /// Window steps in pixels (each at least 1); the map is the pixel-wise
     /// maximum over them. Read during the call only.
@@ -306,7 +309,8 @@ pub extern "C" fn infocus_segment_params_default() -> InfocusSegmentParams {
 /// For each stride, windows of `params->window` pixels start every stride
 /// pixels (clipped at the right and bottom edges); each window's score is
 /// added onto the pixels it covers, and the map is the pixel-wise maximum
-/// over the strides.
+/// over the strides. A window larger than the image is clipped to it, as in
+/// the paper's notebook.
 ///
 /// - `stack`: `z * h * w` pixels of `pixel_type` (`INFOCUS_PIXEL_*`); float
 ///   stacks must be finite.
@@ -317,7 +321,8 @@ pub extern "C" fn infocus_segment_params_default() -> InfocusSegmentParams {
 /// params->strides with n_strides > 0 is NULL), `INFOCUS_ERR_INVALID` (zero
 /// or overflowing dimensions, wrong out_len, misaligned buffer, unknown pixel
 /// type or measure, window 0, empty stride list, stride 0, NaN or Inf in a
-/// float stack), `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
+/// float stack, a map larger than the memory available),
+/// `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
 /// Every non-NULL pointer points to as many readable (for `out_map`,
@@ -349,6 +354,10 @@ pub unsafe extern "C" fn infocus_focus_map(
                 map_params(args::deref(params, "params")?)?,
             )
         };
+        args::memory(
+            bytes_of(&[d.n], 4) + bytes_of(&[d.plane()], 8),
+            &a3(d, "focus map"),
+        )?;
         let map = crate::map::focus_map(stack, &params, &progress_sink(progress, user_data))?;
         // SAFETY: the caller vouches out_map holds out_len writable floats.
         unsafe { out.write(map.view()) }
@@ -366,7 +375,7 @@ pub unsafe extern "C" fn infocus_focus_map(
 /// Returns `INFOCUS_OK`, or `INFOCUS_ERR_NULL` (map or out_mask is NULL),
 /// `INFOCUS_ERR_INVALID` (zero or overflowing dimensions, wrong out_len,
 /// misaligned map, unknown threshold, non-finite fixed value, NaN or Inf in
-/// the map), `INFOCUS_ERR_PANIC`.
+/// the map, a mask larger than the memory available), `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
 /// `map` points to `z * h * w` readable floats, `out_mask` to `out_len`
@@ -390,6 +399,8 @@ pub unsafe extern "C" fn infocus_threshold_mask(
         let out = Out::new(out_mask, out_len, d.n, "out_mask", &a3(d, "mask"))?;
         // SAFETY: checked above; the caller vouches for the size.
         let map = unsafe { args::view3(map, d, "map")? };
+        // The mask, and the map's values gathered for the level.
+        args::memory(bytes_of(&[d.n], 5), &a3(d, "mask"))?;
         let mask = crate::threshold::threshold_mask(map, t)?;
         // SAFETY: the caller vouches out_mask holds out_len writable bytes.
         unsafe { out.write(mask.view()) }
@@ -411,8 +422,8 @@ pub unsafe extern "C" fn infocus_threshold_mask(
 /// params->map.strides with n_strides > 0 is NULL), `INFOCUS_ERR_INVALID`
 /// (zero or overflowing dimensions, a wrong length, misaligned buffer, unknown
 /// pixel type, preset, measure or threshold, a bad map or band parameter, NaN
-/// or Inf in a float stack, more than 65536 slices), `INFOCUS_ERR_CANCELLED`,
-/// `INFOCUS_ERR_PANIC`.
+/// or Inf in a float stack, more than 65536 slices, results larger than the
+/// memory available), `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
 /// Every non-NULL pointer points to as many readable (outputs: writable)
@@ -463,6 +474,8 @@ pub unsafe extern "C" fn infocus_segment(
         )?;
         // SAFETY: checked above; the caller vouches for the size.
         let stack = unsafe { args::stack(stack, pixel_type, d)? };
+        // The map (f32) and the mask (u8), at least.
+        args::memory(bytes_of(&[d.n], 5), &a3(d, "segmentation"))?;
         let seg = crate::segment::segment(stack, &params, &progress_sink(progress, user_data))?;
         // SAFETY: the caller vouches for the out buffers' lengths.
         unsafe {
@@ -481,13 +494,14 @@ pub unsafe extern "C" fn infocus_segment(
 /// The in-focus stack: each pixel of `stack` where `mask` is non-zero, 0
 /// elsewhere.
 ///
-/// - `stack`: `z * h * w` pixels of `pixel_type`.
+/// - `stack`: `z * h * w` pixels of `pixel_type`; float stacks must be finite.
 /// - `mask`: `mask_len` bytes; `mask_len` must be `z * h * w`.
 /// - `out`: `out_len` pixels of `pixel_type`; `out_len` must be `z * h * w`.
 ///
 /// Returns `INFOCUS_OK`, or `INFOCUS_ERR_NULL` (stack, mask or out is NULL),
 /// `INFOCUS_ERR_INVALID` (zero or overflowing dimensions, a wrong length,
-/// misaligned buffer, unknown pixel type), `INFOCUS_ERR_PANIC`.
+/// misaligned buffer, unknown pixel type, NaN or Inf in a float stack, a
+/// result larger than the memory available), `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
 /// Every pointer points to as many readable (`out`: writable) elements as its
@@ -519,6 +533,11 @@ pub unsafe extern "C" fn infocus_in_focus(
                 args::view3(mask, d, "mask")?,
             )
         };
+        args::memory(
+            bytes_of(&[d.n], args::pixel_bytes(pixel_type)),
+            &a3(d, "in-focus stack"),
+        )?;
+        stack.validate()?;
         let result = crate::products::in_focus(stack, mask)?;
         // SAFETY: the caller vouches out holds out_len writable pixels.
         unsafe { out.write(&result) }
@@ -528,12 +547,13 @@ pub unsafe extern "C" fn infocus_in_focus(
 /// The depth map: for each pixel, the slice where the focus map is highest
 /// (the lowest such slice on ties), as uint16 (H x W).
 ///
-/// - `map`: `z * h * w` floats, 1 to 65536 slices.
+/// - `map`: `z * h * w` finite floats, 1 to 65536 slices.
 /// - `out_depth`: `out_len` values; `out_len` must be `h * w`.
 ///
 /// Returns `INFOCUS_OK`, or `INFOCUS_ERR_NULL` (map or out_depth is NULL),
 /// `INFOCUS_ERR_INVALID` (zero or overflowing dimensions, more than 65536
-/// slices, wrong out_len, misaligned buffer), `INFOCUS_ERR_PANIC`.
+/// slices, wrong out_len, misaligned buffer, NaN or Inf in the map, a result
+/// larger than the memory available), `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
 /// `map` points to `z * h * w` readable floats, `out_depth` to `out_len`
@@ -560,6 +580,8 @@ pub unsafe extern "C" fn infocus_depth_map(
         )?;
         // SAFETY: checked above; the caller vouches for the size.
         let map = unsafe { args::view3(map, d, "map")? };
+        args::memory(bytes_of(&[d.plane()], 6), &a2(d, "depth map"))?;
+        args::finite(map, "map")?;
         let depth = crate::products::depth_map(map)?;
         // SAFETY: the caller vouches out_depth holds out_len writable values.
         unsafe { out.write(depth.view()) }
@@ -569,13 +591,14 @@ pub unsafe extern "C" fn infocus_depth_map(
 /// The all-in-focus image: each pixel taken from the slice the depth map
 /// names (H x W, the stack's pixel type).
 ///
-/// - `stack`: `z * h * w` pixels of `pixel_type`.
+/// - `stack`: `z * h * w` pixels of `pixel_type`; float stacks must be finite.
 /// - `depth`: `depth_len` slice indices, each below `z`; `depth_len` must be `h * w`.
 /// - `out`: `out_len` pixels of `pixel_type`; `out_len` must be `h * w`.
 ///
 /// Returns `INFOCUS_OK`, or `INFOCUS_ERR_NULL` (stack, depth or out is NULL),
 /// `INFOCUS_ERR_INVALID` (zero or overflowing dimensions, a wrong length,
-/// misaligned buffer, unknown pixel type, a depth of `z` or more),
+/// misaligned buffer, unknown pixel type, a depth of `z` or more, NaN or Inf
+/// in a float stack, a result larger than the memory available),
 /// `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
@@ -614,6 +637,11 @@ pub unsafe extern "C" fn infocus_all_in_focus(
                 args::view2(depth, d, "depth")?,
             )
         };
+        args::memory(
+            bytes_of(&[d.plane()], 2 + args::pixel_bytes(pixel_type)),
+            &a2(d, "all-in-focus image"),
+        )?;
+        stack.validate()?;
         // The core takes an owned depth map.
         let result = crate::products::all_in_focus(stack, &depth.to_owned())?;
         // SAFETY: the caller vouches out holds out_len writable pixels.

@@ -26,6 +26,9 @@ const MAX_DEPTH: usize = 8;
 /// Native dtypes are u1, u2 and f4; b1 and other integers are narrowed to u8
 /// (all values in 0..=255) or u16 (all in 0..=65535); f8 becomes f32.
 pub fn read_npy(path: &Path) -> Result<Stack> {
+    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    crate::limits::check(u128::from(len), &format!("reading a {len}-byte .npy file"))
+        .map_err(|problem| Error::format(path, None, problem))?;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse_npy(&bytes).map_err(|problem| Error::format(path, None, problem))
 }
@@ -124,6 +127,12 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<Stack, String> {
             header.descr
         ));
     }
+    // The converted array (Fortran order: twice, while it is reordered).
+    let copies = if header.fortran_order { 2 } else { 1 };
+    crate::limits::check(
+        crate::limits::bytes_of(&[n, copies], 4),
+        &format!("an array of shape {}", shape_str(shape)),
+    )?;
     let ctx = Ctx {
         shape,
         fortran: header.fortran_order,

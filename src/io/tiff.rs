@@ -476,6 +476,12 @@ fn read_page(
         ));
     }
     check_data_present(dec, path, page, info)?;
+    // Room for this page in the stack, and for the decoder's copy of it,
+    // before the decoder allocates: a file may hold more pages than fit in
+    // memory.
+    let n = info.width as usize * info.height as usize;
+    buf.reserve(n, n.saturating_mul(info.sample.bytes()), page, info0)
+        .map_err(|problem| Error::format(path, Some(page), problem))?;
     let data = dec
         .read_image()
         .map_err(|e| tiff_err(path, Some(page), e))?;
@@ -581,6 +587,8 @@ fn read_contiguous(
         }
     };
     let mut raw = vec![0u8; page_bytes];
+    buf.reserve(n.saturating_mul(pages.len()), 0, pages.len().saturating_sub(1), info0)
+        .map_err(fail)?;
     for &p in pages {
         let at = start + (p * page_bytes) as u64;
         file.seek(SeekFrom::Start(at))
@@ -662,6 +670,45 @@ enum Buf {
 }
 
 impl Buf {
+    /// Makes room for `n` more values (and `scratch` bytes more, needed
+    /// meanwhile), or says why there is not enough memory; `page` is the
+    /// 0-based index of the last page the room is for.
+    fn reserve(
+        &mut self,
+        n: usize,
+        scratch: usize,
+        page: usize,
+        info: PageInfo,
+    ) -> std::result::Result<(), String> {
+        let (len, size) = match self {
+            Buf::U8(v) => (v.len(), 1),
+            Buf::U16(v) => (v.len(), 2),
+            Buf::F32(v) => (v.len(), 4),
+        };
+        let bytes = crate::limits::bytes_of(&[len.saturating_add(n)], size) + scratch as u128;
+        let what = format!(
+            "a stack of {} pages of {} x {} {} pixels",
+            page + 1,
+            info.width,
+            info.height,
+            info.sample.target().name()
+        );
+        crate::limits::check(bytes, &what)?;
+        let grown = match self {
+            Buf::U8(v) => v.try_reserve(n).is_ok(),
+            Buf::U16(v) => v.try_reserve(n).is_ok(),
+            Buf::F32(v) => v.try_reserve(n).is_ok(),
+        };
+        if grown {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} needs {} of memory, more than this process can allocate",
+                crate::limits::Bytes(bytes)
+            ))
+        }
+    }
+
     fn new(t: PixelType) -> Buf {
         match t {
             PixelType::U8 => Buf::U8(Vec::new()),

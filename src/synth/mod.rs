@@ -326,6 +326,17 @@ pub struct Synth {
 pub fn synth(p: &SynthParams, progress: &Progress) -> Result<Synth> {
     p.validate()?;
     let (z, h, w) = (p.depth, p.height, p.width);
+    // The stack and its truth, at least, before any of it is made.
+    let px = match p.pixel_type {
+        PixelType::U8 => 1,
+        PixelType::U16 => 2,
+        PixelType::F32 => 4,
+    };
+    crate::limits::check(
+        crate::limits::bytes_of(&[z, h, w], px + 1),
+        &format!("a synthetic {z} x {h} x {w} stack"),
+    )
+    .map_err(Error::invalid)?;
     let counter = Counter::new(progress, z as u64);
     counter.check()?;
 
