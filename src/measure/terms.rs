@@ -236,16 +236,18 @@ impl Entropy {
         }
     }
 
-    /// Entropy of the histogram `hist` (counts summing to `n`).
+    /// Entropy of the histogram `hi - lo`, bin by bin (counts summing to
+    /// `n`): a window's histogram as the difference of two cumulative ones.
     #[inline]
-    pub(crate) fn of_counts(&self, hist: &[u32; 256], n: u64) -> f64 {
+    pub(crate) fn of_difference(&self, hi: &[u32; 256], lo: &[u32; 256], n: u64) -> f64 {
         if n == 0 {
             return 0.0;
         }
         let mut acc = [0.0f64; 4];
         let mut full = false;
-        for q in hist.chunks_exact(4) {
-            for (a, &c) in acc.iter_mut().zip(q) {
+        for (h, l) in hi.chunks_exact(4).zip(lo.chunks_exact(4)) {
+            for ((a, &h), &l) in acc.iter_mut().zip(h).zip(l) {
+                let c = h.wrapping_sub(l);
                 *a += self.clogc(c);
                 full |= u64::from(c) == n;
             }
@@ -255,7 +257,7 @@ impl Entropy {
         }
         let t = (acc[0] + acc[1]) + (acc[2] + acc[3]);
         let nf = n as f64;
-        let h = nf.log2() - t / nf;
-        if h > 0.0 { h } else { 0.0 }
+        let e = nf.log2() - t / nf;
+        if e > 0.0 { e } else { 0.0 }
     }
 }
