@@ -86,29 +86,24 @@ pub(crate) fn entropy_grids(bins: ArrayView2<u8>, win: usize, strides: &[usize])
     }
 
     let ent = Entropy::new();
-    let scored: Vec<Vec<(usize, usize, Vec<f64>)>> = origins
-        .par_chunks(BLOCK)
-        .map(|block| {
-            let mut band = Band::new(segs);
-            let mut out = Vec::new();
-            for (y0, range) in block {
-                let y1 = (y0 + win).min(h);
-                band.move_to(bins, &seg_of, *y0, y1);
-                band.cumulate();
-                for &(_, si, i) in &rows[range.clone()] {
-                    let height = (y1 - y0) as u64;
-                    let v: Vec<f64> = windows[si]
-                        .iter()
-                        .map(|&(a, b, width)| {
-                            band.window_entropy(&ent, a as usize, b as usize, height * u64::from(width))
-                        })
-                        .collect();
-                    out.push((si, i, v));
-                }
-            }
-            out
-        })
-        .collect();
+    // Counts are kept modulo 2^16 when no window holds 2^16 pixels: a
+    // window's count, the difference of two cumulative counts, is then
+    // still exact, and the tables are half the size.
+    let n_max = win.min(h) * win.min(w);
+    let ctx = Ctx {
+        bins,
+        seg_of: &seg_of,
+        rows: &rows,
+        windows: &windows,
+        win,
+        segs,
+        ent: &ent,
+    };
+    let scored: Vec<Vec<(usize, usize, Vec<f64>)>> = if n_max < 1 << 16 {
+        score_origins::<u16>(&ctx, &origins)
+    } else {
+        score_origins::<u32>(&ctx, &origins)
+    };
 
     let mut grids: Vec<Grid> = axes
         .iter()
@@ -125,25 +120,128 @@ pub(crate) fn entropy_grids(bins: ArrayView2<u8>, win: usize, strides: &[usize])
     grids
 }
 
+/// What every block of origins shares.
+struct Ctx<'a> {
+    bins: ArrayView2<'a, u8>,
+    seg_of: &'a [u32],
+    rows: &'a [(usize, usize, usize)],
+    windows: &'a [Vec<(u32, u32, u32)>],
+    win: usize,
+    segs: usize,
+    ent: &'a Entropy,
+}
+
+/// The entropies of every row of windows, by blocks of origins in parallel:
+/// `(stride index, window row, scores)`.
+fn score_origins<T: Count>(
+    c: &Ctx,
+    origins: &[(usize, std::ops::Range<usize>)],
+) -> Vec<Vec<(usize, usize, Vec<f64>)>> {
+    let h = c.bins.nrows();
+    origins
+        .par_chunks(BLOCK)
+        .map(|block| {
+            let mut band = Band::<T>::new(c.segs);
+            let mut out = Vec::new();
+            let mut needed = vec![0u32; c.segs + 1];
+            let mut stamp = 0u32;
+            for (y0, range) in block {
+                let y1 = (y0 + c.win).min(h);
+                band.move_to(c.bins, c.seg_of, *y0, y1);
+                // Only the edges of this origin's windows are read.
+                stamp += 1;
+                for &(_, si, _) in &c.rows[range.clone()] {
+                    for &(a, b, _) in &c.windows[si] {
+                        needed[a as usize] = stamp;
+                        needed[b as usize] = stamp;
+                    }
+                }
+                band.cumulate(&needed, stamp);
+                for &(_, si, i) in &c.rows[range.clone()] {
+                    let height = (y1 - y0) as u64;
+                    let v: Vec<f64> = c.windows[si]
+                        .iter()
+                        .map(|&(a, b, width)| {
+                            band.window_entropy(c.ent, a as usize, b as usize, height * u64::from(width))
+                        })
+                        .collect();
+                    out.push((si, i, v));
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// A count kept modulo 2^16 or 2^32.
+trait Count: Copy + Default + Send + Sync + 'static {
+    fn inc(self) -> Self;
+    fn dec(self) -> Self;
+    fn plus(self, o: Self) -> Self;
+    /// `self - o` as the exact count it stands for.
+    fn minus(self, o: Self) -> u32;
+}
+
+impl Count for u16 {
+    #[inline(always)]
+    fn inc(self) -> Self {
+        self.wrapping_add(1)
+    }
+    #[inline(always)]
+    fn dec(self) -> Self {
+        self.wrapping_sub(1)
+    }
+    #[inline(always)]
+    fn plus(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+    #[inline(always)]
+    fn minus(self, o: Self) -> u32 {
+        u32::from(self.wrapping_sub(o))
+    }
+}
+
+impl Count for u32 {
+    #[inline(always)]
+    fn inc(self) -> Self {
+        self.wrapping_add(1)
+    }
+    #[inline(always)]
+    fn dec(self) -> Self {
+        self.wrapping_sub(1)
+    }
+    #[inline(always)]
+    fn plus(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+    #[inline(always)]
+    fn minus(self, o: Self) -> u32 {
+        self.wrapping_sub(o)
+    }
+}
+
 /// Histograms of a band of rows per fine column segment, and their running
 /// sums along x.
-struct Band {
+struct Band<T> {
     /// Rows `[top, bottom)` are counted.
     top: usize,
     bottom: usize,
     /// `segs x 256` counts.
-    hist: Vec<u32>,
+    hist: Vec<T>,
     /// `(segs + 1) x 256`: row `k` sums the segments left of edge `k`.
-    cum: Vec<u32>,
+    cum: Vec<T>,
+    /// One window's histogram.
+    counts: [u32; 256],
 }
 
-impl Band {
+impl<T: Count> Band<T> {
     fn new(segs: usize) -> Self {
         Band {
             top: 0,
             bottom: 0,
-            hist: vec![0; segs * 256],
-            cum: vec![0; (segs + 1) * 256],
+            hist: vec![T::default(); segs * 256],
+            cum: vec![T::default(); (segs + 1) * 256],
+            counts: [0; 256],
         }
     }
 
@@ -152,7 +250,7 @@ impl Band {
         let (top, bottom) = (self.top, self.bottom);
         if y0 >= bottom {
             // Disjoint from the band: start afresh (cheaper than removing).
-            self.hist.fill(0);
+            self.hist.fill(T::default());
             self.rows(bins, seg_of, y0..y1, true);
         } else {
             self.rows(bins, seg_of, top..y0, false);
@@ -169,34 +267,45 @@ impl Band {
             let row = row.as_slice().expect("entropy bins are contiguous");
             if add {
                 for (&b, &k) in row.iter().zip(seg_of) {
-                    hist[k as usize * 256 + b as usize] += 1;
+                    let c = &mut hist[k as usize * 256 + b as usize];
+                    *c = c.inc();
                 }
             } else {
                 for (&b, &k) in row.iter().zip(seg_of) {
-                    hist[k as usize * 256 + b as usize] -= 1;
+                    let c = &mut hist[k as usize * 256 + b as usize];
+                    *c = c.dec();
                 }
             }
         }
     }
 
     /// `cum[k] = hist[0] + ... + hist[k - 1]`, bin by bin.
-    fn cumulate(&mut self) {
-        let (first, rest) = self.cum.split_at_mut(256);
-        first.fill(0);
-        let mut prev: &[u32] = first;
-        for (next, seg) in rest.chunks_exact_mut(256).zip(self.hist.chunks_exact(256)) {
-            for ((n, &p), &s) in next.iter_mut().zip(prev).zip(seg) {
-                *n = p + s;
+    /// Only at the edges `k` with `needed[k] == stamp`; the running sum
+    /// stays in a small buffer, so the rest costs one pass over `hist`.
+    fn cumulate(&mut self, needed: &[u32], stamp: u32) {
+        let mut run = [T::default(); 256];
+        for (k, seg) in self.hist.chunks_exact(256).enumerate() {
+            if needed[k] == stamp {
+                self.cum[k * 256..(k + 1) * 256].copy_from_slice(&run);
             }
-            prev = next;
+            for (r, &s) in run.iter_mut().zip(seg) {
+                *r = r.plus(s);
+            }
+        }
+        let k = self.hist.len() / 256;
+        if needed[k] == stamp {
+            self.cum[k * 256..(k + 1) * 256].copy_from_slice(&run);
         }
     }
 
     /// Entropy of the columns between edges `a` and `b` (`n` pixels).
     #[inline]
-    fn window_entropy(&self, ent: &Entropy, a: usize, b: usize, n: u64) -> f64 {
-        let lo: &[u32; 256] = self.cum[a * 256..(a + 1) * 256].try_into().expect("256 bins");
-        let hi: &[u32; 256] = self.cum[b * 256..(b + 1) * 256].try_into().expect("256 bins");
-        ent.of_difference(hi, lo, n)
+    fn window_entropy(&mut self, ent: &Entropy, a: usize, b: usize, n: u64) -> f64 {
+        let lo = &self.cum[a * 256..(a + 1) * 256];
+        let hi = &self.cum[b * 256..(b + 1) * 256];
+        for ((c, &h), &l) in self.counts.iter_mut().zip(hi).zip(lo) {
+            *c = h.minus(l);
+        }
+        ent.of_counts(&self.counts, n)
     }
 }
