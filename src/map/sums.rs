@@ -24,6 +24,11 @@ use ndarray::ArrayView2;
 /// A pixel type of a stack.
 pub(crate) trait Pixel: Copy + Send + Sync + 'static {
     fn to_i64(self) -> i64;
+    /// The square as an integer (u8 and u16 only).
+    fn square_i64(self) -> i64 {
+        let v = self.to_i64();
+        v * v
+    }
     fn to_f64(self) -> f64;
 }
 
@@ -31,6 +36,12 @@ impl Pixel for u8 {
     #[inline(always)]
     fn to_i64(self) -> i64 {
         i64::from(self)
+    }
+    #[inline(always)]
+    fn square_i64(self) -> i64 {
+        // 32 x 32 -> 64-bit: one vector multiply per lane pair.
+        let v = u64::from(u32::from(self));
+        (v * v) as i64
     }
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -42,6 +53,12 @@ impl Pixel for u16 {
     #[inline(always)]
     fn to_i64(self) -> i64 {
         i64::from(self)
+    }
+    #[inline(always)]
+    fn square_i64(self) -> i64 {
+        // 32 x 32 -> 64-bit: one vector multiply per lane pair.
+        let v = u64::from(u32::from(self));
+        (v * v) as i64
     }
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -66,6 +83,12 @@ pub(crate) trait Domain: Send + Sync + 'static {
     type A: WindowSum;
     fn of<P: Pixel>(p: P) -> Self::N;
     fn acc(n: Self::N) -> Self::A;
+    /// `(v, v^2)` with `v = p - offset`.
+    #[inline(always)]
+    fn point<P: Pixel>(p: P, offset: Self::N) -> (Self::N, Self::N) {
+        let v = Self::of(p) - offset;
+        (v, v * v)
+    }
 }
 
 pub(crate) struct Int;
@@ -81,6 +104,11 @@ impl Domain for Int {
     #[inline(always)]
     fn acc(n: i64) -> i64 {
         n
+    }
+    /// Integer stacks are never offset.
+    #[inline(always)]
+    fn point<P: Pixel>(p: P, _offset: i64) -> (i64, i64) {
+        (p.to_i64(), p.square_i64())
     }
 }
 
@@ -108,7 +136,6 @@ pub(crate) fn sum_grids<P: Pixel, D: Domain>(
     offset: D::N,
 ) -> Vec<Grid> {
     let (h, w) = img.dim();
-    let specs = term_specs(m);
     let sums = window_sums::<P, D>(img, m, win, strides, offset);
     strides
         .iter()
@@ -121,19 +148,18 @@ pub(crate) fn sum_grids<P: Pixel, D: Domain>(
                     (x1 - x0) as u64
                 })
                 .collect();
-            let mut v = Vec::with_capacity(ay.n * ax.n);
-            let mut terms = [D::A::ZERO; 2];
-            let t = specs.len();
-            for i in 0..ay.n {
+            let mut v = vec![0.0; ay.n * ax.n];
+            let mut n = vec![0u64; ax.n];
+            for (i, out) in v.chunks_exact_mut(ax.n).enumerate() {
                 let (y0, y1) = ay.window(i);
-                let height = (y1 - y0) as u64;
-                let rows: [&[D::A]; 2] =
-                    std::array::from_fn(|k| &sums[k.min(t - 1)][si][i * ax.n..(i + 1) * ax.n]);
-                for (j, &wd) in widths.iter().enumerate() {
-                    terms[0] = rows[0][j];
-                    terms[1] = rows[1][j];
-                    v.push(m.score(height * wd, &terms[..t]));
+                for (n, &wd) in n.iter_mut().zip(&widths) {
+                    *n = (y1 - y0) as u64 * wd;
                 }
+                let rows: Vec<&[D::A]> = sums
+                    .iter()
+                    .map(|t| &t[si][i * ax.n..(i + 1) * ax.n])
+                    .collect();
+                m.score_row(&n, &rows, out);
             }
             Grid {
                 ny: ay.n,
@@ -222,10 +248,16 @@ impl<A: WindowSum> TermSweep<A> {
         }
     }
 
+    /// Whether a window edge lies at integral position `r`.
+    #[inline]
+    fn has_edges(&self, r: usize) -> bool {
+        self.events.get(self.next).is_some_and(|e| e.0 == r)
+    }
+
     /// Reads the window edges at integral position `r` (before term row `r`
     /// is added), using `prefix` as scratch.
     fn edges(&mut self, r: usize, prefix: &mut [A]) {
-        if self.events.get(self.next).is_none_or(|e| e.0 != r) {
+        if !self.has_edges(r) {
             return;
         }
         let tw = self.tw;
@@ -246,15 +278,17 @@ impl<A: WindowSum> TermSweep<A> {
                 }
             }
         } else {
-            let col = &self.colsum[0];
-            let mut run = A::ZERO;
-            prefix[0] = run;
-            for (p, &c) in prefix[1..=tw].iter_mut().zip(col) {
-                run = run.add(c);
-                *p = run;
-            }
-            prefix[tw + 1] = run;
+            prefix[0] = A::ZERO;
+            A::prefix_sums(&self.colsum[0], &mut prefix[1..=tw]);
+            prefix[tw + 1] = prefix[tw];
         }
+        self.sample(r, prefix);
+    }
+
+    /// Adds (bottom edges) or starts (top edges) the sums of the windows with
+    /// an edge at `r`, from the integral row `prefix`.
+    #[inline]
+    fn sample(&mut self, r: usize, prefix: &[A]) {
         while let Some(&(_, bottom, si, i)) = self.events.get(self.next).filter(|e| e.0 == r) {
             self.next += 1;
             let (ca, cb) = &self.cols[si as usize];
@@ -306,6 +340,30 @@ fn window_sums<P: Pixel, D: Domain>(
             }
         }
     };
+    if matches!(m, Measure::Std | Measure::Variance) {
+        // Both terms sit on single pixels: add them straight from the pixel
+        // row, in one pass, without a converted copy.
+        let (t0, t1) = terms.split_at_mut(1);
+        let (t0, t1) = (&mut t0[0], &mut t1[0]);
+        for r in 0..=h + 1 {
+            t0.edges(r, &mut prefix);
+            t1.edges(r, &mut prefix);
+            if r < h {
+                let row = img.row(r);
+                let (c0, c1) = (&mut t0.colsum[0], &mut t1.colsum[0]);
+                let add = |(a, b): (&mut D::A, &mut D::A), p: P| {
+                    let (v, v2) = D::point(p, offset);
+                    *a = a.add(D::acc(v));
+                    *b = b.add(D::acc(v2));
+                };
+                match row.as_slice() {
+                    Some(px) => c0.iter_mut().zip(c1.iter_mut()).zip(px).for_each(|(ab, &p)| add(ab, p)),
+                    None => c0.iter_mut().zip(c1.iter_mut()).zip(row.iter()).for_each(|(ab, &p)| add(ab, p)),
+                }
+            }
+        }
+        return terms.into_iter().map(|t| t.out).collect();
+    }
     for y in 0..h.min(2) {
         convert(y, &mut conv[y % 3]);
     }

@@ -101,6 +101,32 @@ impl Measure {
     }
 }
 
+impl Measure {
+    /// [`Measure::score`] of a row of windows: `n[j]` pixels and term sums
+    /// `s[t][j]` for window `j`.
+    pub(crate) fn score_row<A: WindowSum>(self, n: &[u64], s: &[&[A]], out: &mut [f64]) {
+        match self {
+            Measure::Std | Measure::Variance => {
+                A::variance_row(n, s[0], s[1], out);
+                if self == Measure::Std {
+                    for o in out.iter_mut() {
+                        *o = o.sqrt();
+                    }
+                }
+            }
+            m => {
+                let mut sums = [A::ZERO; 2];
+                for (j, o) in out.iter_mut().enumerate() {
+                    for (t, v) in sums.iter_mut().enumerate().take(s.len()) {
+                        *v = s[t][j];
+                    }
+                    *o = m.score(n[j], &sums[..s.len()]);
+                }
+            }
+        }
+    }
+}
+
 impl fmt::Display for Measure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
