@@ -310,7 +310,8 @@ struct InfocusSegmentParams infocus_segment_params_default(void);
  * params->strides with n_strides > 0 is NULL), `INFOCUS_ERR_INVALID` (zero
  * or overflowing dimensions, wrong out_len, misaligned buffer, unknown pixel
  * type or measure, window 0, empty stride list, stride 0, NaN or Inf in a
- * float stack, a map larger than the memory available),
+ * float stack, scores that overflow 32-bit floats (float stacks with huge
+ * values), a map larger than the memory available),
  * `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
  *
  * # Safety
@@ -371,8 +372,9 @@ int32_t infocus_threshold_mask(const float *map,
  * params->map.strides with n_strides > 0 is NULL), `INFOCUS_ERR_INVALID`
  * (zero or overflowing dimensions, a wrong length, misaligned buffer, unknown
  * pixel type, preset, measure or threshold, a bad map or band parameter, NaN
- * or Inf in a float stack, more than 65536 slices, results larger than the
- * memory available), `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
+ * or Inf in a float stack, scores that overflow 32-bit floats (float stacks
+ * with huge values), more than 65536 slices, results larger than the memory
+ * available), `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
  *
  * # Safety
  * Every non-NULL pointer points to as many readable (outputs: writable)

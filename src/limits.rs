@@ -117,7 +117,9 @@ pub fn check(bytes: u128, what: &str) -> Result<(), String> {
     }
     // The allocator has the last word (over-commit settings, fragmentation):
     // ask it to reserve the bytes, without touching them, and give them back.
-    let n = usize::try_from(bytes).ok().filter(|&n| n <= isize::MAX as usize);
+    let n = usize::try_from(bytes)
+        .ok()
+        .filter(|&n| n <= isize::MAX as usize);
     let reserved = n.is_some_and(|n| Vec::<u8>::new().try_reserve_exact(n).is_ok());
     if !reserved {
         return Err(format!(
@@ -152,7 +154,10 @@ mod tests {
         assert_eq!(Bytes(12).to_string(), "12 bytes");
         assert_eq!(Bytes(3 << 30).to_string(), "3.0 GiB");
         assert_eq!(Bytes(1536).to_string(), "1.5 KiB");
-        assert_eq!(bytes_of(&[usize::MAX, usize::MAX], 4) > u128::from(u64::MAX), true);
+        assert_eq!(
+            bytes_of(&[usize::MAX, usize::MAX], 4) > u128::from(u64::MAX),
+            true
+        );
     }
 
     #[test]

@@ -428,6 +428,26 @@ pub(crate) fn finite(a: ArrayView3<f32>, what: &str) -> Result<(), Failure> {
     }
 }
 
+/// The focus scores of a call are 32-bit floats: a float stack with values
+/// so large that a score overflows gives this error rather than a map of
+/// infinities.
+pub(crate) fn scores_overflow(stack: StackView) -> Failure {
+    let (lo, hi) = stack.min_max();
+    invalid(format!(
+        "the focus scores of this float stack overflow 32-bit floats (its values reach {:e}); rescale the stack first (for example to 0..65535)",
+        lo.abs().max(hi.abs())
+    ))
+}
+
+/// Rejects a map with scores that overflowed (see [`scores_overflow`]).
+pub(crate) fn finite_scores(map: ArrayView3<f32>, stack: StackView) -> Result<(), Failure> {
+    if map.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(scores_overflow(stack))
+    }
+}
+
 /// Describes a Z x H x W array for messages ("a 2 x 3 x 4 stack").
 pub(crate) fn a3(d: Dims, what: &str) -> String {
     format!("a {} {what}", d.shape())

@@ -30,12 +30,12 @@ pub use status::{
     INFOCUS_ERR_PANIC, INFOCUS_ERR_TORCH, INFOCUS_ERR_UNSUPPORTED, INFOCUS_OK,
 };
 
+use crate::limits::bytes_of;
 use crate::map::MapParams;
 use crate::progress::Progress;
 use crate::segment::{BandParams, Preset, SegmentParams};
 use crate::threshold::Threshold;
 use args::{Dims, Out, OutStack, a2, a3};
-use crate::limits::bytes_of;
 use panic::OnPanic;
 use status::{Failure, report};
 use std::ffi::{CString, c_char, c_void};
@@ -321,7 +321,8 @@ pub extern "C" fn infocus_segment_params_default() -> InfocusSegmentParams {
 /// params->strides with n_strides > 0 is NULL), `INFOCUS_ERR_INVALID` (zero
 /// or overflowing dimensions, wrong out_len, misaligned buffer, unknown pixel
 /// type or measure, window 0, empty stride list, stride 0, NaN or Inf in a
-/// float stack, a map larger than the memory available),
+/// float stack, scores that overflow 32-bit floats (float stacks with huge
+/// values), a map larger than the memory available),
 /// `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
@@ -359,6 +360,7 @@ pub unsafe extern "C" fn infocus_focus_map(
             &a3(d, "focus map"),
         )?;
         let map = crate::map::focus_map(stack, &params, &progress_sink(progress, user_data))?;
+        args::finite_scores(map.view(), stack)?;
         // SAFETY: the caller vouches out_map holds out_len writable floats.
         unsafe { out.write(map.view()) }
     })
@@ -422,8 +424,9 @@ pub unsafe extern "C" fn infocus_threshold_mask(
 /// params->map.strides with n_strides > 0 is NULL), `INFOCUS_ERR_INVALID`
 /// (zero or overflowing dimensions, a wrong length, misaligned buffer, unknown
 /// pixel type, preset, measure or threshold, a bad map or band parameter, NaN
-/// or Inf in a float stack, more than 65536 slices, results larger than the
-/// memory available), `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
+/// or Inf in a float stack, scores that overflow 32-bit floats (float stacks
+/// with huge values), more than 65536 slices, results larger than the memory
+/// available), `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
 /// Every non-NULL pointer points to as many readable (outputs: writable)
@@ -462,6 +465,9 @@ pub unsafe extern "C" fn infocus_segment(
             threshold,
             band: band_params(&p.band),
         };
+        // An invalid band is refused whichever preset runs, as documented
+        // (the paper preset alone would never look at it).
+        params.band.validate()?;
         let d = Dims::new(z, h, w)?;
         let mask_out = Out::new(out_mask, mask_len, d.n, "out_mask", &a3(d, "mask"))?;
         let map_out = Out::optional(out_map, map_len, d.n, "out_map", &a3(d, "focus map"))?;
@@ -476,7 +482,18 @@ pub unsafe extern "C" fn infocus_segment(
         let stack = unsafe { args::stack(stack, pixel_type, d)? };
         // The map (f32) and the mask (u8), at least.
         args::memory(bytes_of(&[d.n], 5), &a3(d, "segmentation"))?;
-        let seg = crate::segment::segment(stack, &params, &progress_sink(progress, user_data))?;
+        let seg = match crate::segment::segment(stack, &params, &progress_sink(progress, user_data))
+        {
+            // The stack was checked finite, so a non-finite map is an
+            // overflow of the scores; say so in the caller's terms.
+            Err(crate::Error::InvalidArgument(m))
+                if m.starts_with("focus map holds a non-finite") =>
+            {
+                return Err(args::scores_overflow(stack));
+            }
+            r => r?,
+        };
+        args::finite_scores(seg.map.view(), stack)?;
         // SAFETY: the caller vouches for the out buffers' lengths.
         unsafe {
             mask_out.write(seg.mask.view())?;

@@ -26,7 +26,9 @@ const MAX_DEPTH: usize = 8;
 /// Native dtypes are u1, u2 and f4; b1 and other integers are narrowed to u8
 /// (all values in 0..=255) or u16 (all in 0..=65535); f8 becomes f32.
 pub fn read_npy(path: &Path) -> Result<Stack> {
-    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
     crate::limits::check(u128::from(len), &format!("reading a {len}-byte .npy file"))
         .map_err(|problem| Error::format(path, None, problem))?;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

@@ -587,8 +587,13 @@ fn read_contiguous(
         }
     };
     let mut raw = vec![0u8; page_bytes];
-    buf.reserve(n.saturating_mul(pages.len()), 0, pages.len().saturating_sub(1), info0)
-        .map_err(fail)?;
+    buf.reserve(
+        n.saturating_mul(pages.len()),
+        0,
+        pages.len().saturating_sub(1),
+        info0,
+    )
+    .map_err(fail)?;
     for &p in pages {
         let at = start + (p * page_bytes) as u64;
         file.seek(SeekFrom::Start(at))
@@ -830,7 +835,9 @@ fn calibration(dec: &mut Dec, ij: Option<&ImageJMeta>) -> Calibration {
             Value::Unsigned(u) => f64::from(u),
             _ => return None,
         };
-        (x.is_finite() && x > 0.0).then_some(x)
+        // A pixel size (1 / x) must be a finite number too: a resolution so
+        // small that its inverse overflows is as good as none.
+        (x.is_finite() && x > 0.0 && (1.0 / x).is_finite()).then_some(x)
     };
     let xres = rational(Tag::XResolution);
     let yres = rational(Tag::YResolution);
