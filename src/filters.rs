@@ -62,41 +62,45 @@ pub(crate) fn gaussian_blur(src: &[f32], h: usize, w: usize, sigma: f64) -> Vec<
 }
 
 /// Mean over the (2r+1)^2 box around each pixel, clipped at the borders (the
-/// mean of the pixels that exist), by separable running sums.
+/// mean of the pixels that exist), by running sums: along each row, then
+/// down the columns a whole row at a time so memory is read in order.
 pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
     let (h, w) = img.dim();
-    let mut rows = Array2::<f64>::zeros((h, w));
-    let mut line = vec![0.0; w.max(h) + 1];
-    for y in 0..h {
-        running_mean(img.row(y).iter().copied(), w, r, &mut line, |x, v| {
-            rows[(y, x)] = v
-        });
+    let img = img.as_standard_layout();
+    let src = img.as_slice().expect("standard layout");
+    // Horizontal sums (not yet divided) of every row.
+    let mut rows = vec![0.0f64; h * w];
+    let mut prefix = vec![0.0f64; w + 1];
+    for (row_in, row_out) in src.chunks_exact(w.max(1)).zip(rows.chunks_exact_mut(w.max(1))) {
+        for (i, &v) in row_in.iter().enumerate() {
+            prefix[i + 1] = prefix[i] + v;
+        }
+        for (x, o) in row_out.iter_mut().enumerate() {
+            *o = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
+        }
+    }
+    let col_count: Vec<f64> = (0..w).map(|x| ((x + r + 1).min(w) - x.saturating_sub(r)) as f64).collect();
+    // Vertical running sum of the row sums over [y - r, y + r].
+    let mut acc = vec![0.0f64; w];
+    for row in rows.chunks_exact(w.max(1)).take(r.min(h)) {
+        acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
     }
     let mut out = Array2::<f64>::zeros((h, w));
-    for x in 0..w {
-        running_mean(rows.column(x).iter().copied(), h, r, &mut line, |y, v| {
-            out[(y, x)] = v
-        });
+    for y in 0..h {
+        if y + r < h {
+            let add = &rows[(y + r) * w..(y + r + 1) * w];
+            acc.iter_mut().zip(add).for_each(|(a, &v)| *a += v);
+        }
+        if y > r {
+            let sub = &rows[(y - r - 1) * w..(y - r) * w];
+            acc.iter_mut().zip(sub).for_each(|(a, &v)| *a -= v);
+        }
+        let n_rows = ((y + r + 1).min(h) - y.saturating_sub(r)) as f64;
+        for ((o, &a), &c) in out.row_mut(y).iter_mut().zip(&acc).zip(&col_count) {
+            *o = a / (n_rows * c);
+        }
     }
     out
-}
-
-/// Clipped running mean of one line; `prefix` is scratch space of len n+1.
-fn running_mean(
-    values: impl Iterator<Item = f64>,
-    n: usize,
-    r: usize,
-    prefix: &mut [f64],
-    mut put: impl FnMut(usize, f64),
-) {
-    prefix[0] = 0.0;
-    for (i, v) in values.enumerate() {
-        prefix[i + 1] = prefix[i] + v;
-    }
-    for i in 0..n {
-        let (lo, hi) = (i.saturating_sub(r), (i + r + 1).min(n));
-        put(i, (prefix[hi] - prefix[lo]) / (hi - lo) as f64);
-    }
 }
 
 /// Immerkaer's noise operator response at every interior pixel, divided by
@@ -302,5 +306,30 @@ pub(crate) fn box_max(img: &Array2<f32>, r: usize) -> Array2<f32> {
     Array2::from_shape_fn((h, w), |(y, x)| {
         let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));
         (lo..hi).map(|yy| rows[(yy, x)]).fold(f32::NEG_INFINITY, f32::max)
+    })
+}
+
+/// [`box_mean`] of `img` (row-major `h x w`) only at pixels `(step*i, step*j)`:
+/// blur matching samples a grid, so the full filtered image is not needed.
+pub(crate) fn box_mean_sampled(img: &[f64], h: usize, w: usize, r: usize, step: usize) -> Array2<f64> {
+    let (sh, sw) = (h.div_ceil(step), w.div_ceil(step));
+    // Horizontal sums at the sampled columns of every row.
+    let mut rows = vec![0.0f64; h * sw];
+    let mut prefix = vec![0.0f64; w + 1];
+    for (y, row) in img.chunks_exact(w.max(1)).enumerate() {
+        for (i, &v) in row.iter().enumerate() {
+            prefix[i + 1] = prefix[i] + v;
+        }
+        for j in 0..sw {
+            let x = j * step;
+            rows[y * sw + j] = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
+        }
+    }
+    let col_count: Vec<f64> = (0..sw).map(|j| ((j * step + r + 1).min(w) - (j * step).saturating_sub(r)) as f64).collect();
+    Array2::from_shape_fn((sh, sw), |(i, j)| {
+        let y = i * step;
+        let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));
+        let sum: f64 = (lo..hi).map(|yy| rows[yy * sw + j]).sum();
+        sum / ((hi - lo) as f64 * col_count[j])
     })
 }

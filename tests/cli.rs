@@ -1415,3 +1415,20 @@ fn bad_thread_count_zero() {
     ];
     fails(d, &args, &["--threads must be at least 1"]);
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    // `infocus --help | head -0`: stdout is a pipe nobody reads, so the
+    // first write fails. The tool must end quietly, not panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_infocus"))
+        .arg("--help")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!out.status.success(), "writing to a closed pipe cannot succeed");
+}

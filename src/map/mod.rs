@@ -5,30 +5,43 @@
 //! image at the right and bottom edges. Each window's score is *added* onto
 //! every pixel it covers; the map of a slice is the pixel-wise maximum over
 //! the strides. That is exactly the published notebook's
-//! `slidingStackQuality`, computed here in O(H x W) per stride:
+//! `slidingStackQuality`, computed here in O(H x W) per slice plus a cheap
+//! O(H x W) maximum per stride:
 //!
-//! 1. term images and their integral images, once per slice (all strides
-//!    share them), give each window's sums in O(1);
-//! 2. the windows covering pixel `(y, x)` are a rectangle of the window grid
-//!    (rows `ceil((y-w+1)/s) ..= y/s`, columns likewise), so a pixel's total
-//!    is a rectangle sum of the grid, taken from per-row-band prefix sums.
+//! 1. window scores ([`sums`]): one sweep down the slice keeps running column
+//!    sums of each term and, at window-edge rows only, turns them into the
+//!    integral-image row and reads it at the window-edge columns of every
+//!    stride; entropy ([`entropy`]) uses histograms instead;
+//! 2. spreading ([`spread`]): for one stride the map is piecewise constant,
+//!    rows with the same band of window rows are identical and each row is
+//!    constant between consecutive window edges, so each stride's row is
+//!    built once per band by filling runs, and the output row is the
+//!    element-wise maximum of the strides' rows.
 //!
-//! Entropy is not a sum of pixel terms: its windows are scored from a
-//! histogram slid along each row of windows (remove the columns that leave,
-//! add those that enter), O(H x W x w / s) per stride.
-//!
-//! Slices are independent and run in parallel; nothing depends on the number
-//! of threads, so results are bit-identical for any pool size.
+//! Slices are independent and run in parallel, and so do blocks of output
+//! rows; no result depends on how the work is split, so maps are
+//! bit-identical for any number of threads.
 
-mod integral;
+mod entropy;
+mod lattice;
+mod spread;
+mod sums;
 
 use crate::error::{Error, Result};
-use crate::measure::{Compensated, Measure, WindowSum, entropy_bins, entropy_of_counts, terms};
+use crate::measure::{Measure, entropy_bins};
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
-use integral::TermSums;
-use ndarray::{Array2, Array3, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array3, ArrayView2, ArrayViewMut3, Axis};
 use rayon::prelude::*;
+use sums::{Float, Int, Pixel, sum_grids};
+
+/// The window scores of one stride, row-major (`ny` rows of `nx`).
+pub(crate) struct Grid {
+    #[allow(dead_code)]
+    pub ny: usize,
+    pub nx: usize,
+    pub v: Vec<f64>,
+}
 
 /// What the sliding-window map computes.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,171 +89,122 @@ impl MapParams {
 pub fn focus_map(stack: StackView, params: &MapParams, progress: &Progress) -> Result<Array3<f32>> {
     stack.validate()?;
     params.validate()?;
-    let (z, h, w) = stack.dim();
-    let range = stack.min_max();
-    let mut out = Array3::<f32>::zeros((z, h, w));
-    let counter = Counter::new(progress, z as u64);
+    let range = stack_range(stack, params);
+    let mut out = zeroed(stack.dim());
+    focus_map_into(stack, range, params, progress, out.view_mut())?;
+    Ok(out)
+}
+
+/// A zeroed output array. On Linux its pages are asked to be huge pages, so
+/// that writing a large map faults in 2 MiB at a time instead of 4 KiB.
+fn zeroed(dim: (usize, usize, usize)) -> Array3<f32> {
+    let len = dim.0 * dim.1 * dim.2;
+    let v = vec![0.0f32; len];
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("INFOCUS_NO_THP").is_none() && len * 4 >= 4 << 20 {
+        let page = 4096usize;
+        let start = (v.as_ptr() as usize).next_multiple_of(page);
+        let end = (v.as_ptr() as usize + len * 4) & !(page - 1);
+        if end > start {
+            // Advisory only: failure leaves ordinary pages.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    Array3::from_shape_vec(dim, v).expect("length matches the shape")
+}
+
+/// The `(min, max)` a map of `stack` needs: the whole stack's range for
+/// entropy on u16 and f32 stacks (their 256 bins span it), else unused.
+pub fn stack_range(stack: StackView, params: &MapParams) -> (f64, f64) {
+    if params.measure == Measure::Entropy && !matches!(stack, StackView::U8(_)) {
+        stack.min_max()
+    } else {
+        (0.0, 0.0)
+    }
+}
+
+/// The focus-score map of `part` into `out` (same shape). `part` may be a
+/// run of slices of a larger stack: `range` is the whole stack's, as given
+/// by [`stack_range`], so that a stack mapped part by part (streaming) gives
+/// exactly the map of the whole.
+pub fn focus_map_into(
+    part: StackView,
+    range: (f64, f64),
+    params: &MapParams,
+    progress: &Progress,
+    mut out: ArrayViewMut3<f32>,
+) -> Result<()> {
+    part.validate()?;
+    params.validate()?;
+    if out.dim() != part.dim() {
+        return Err(Error::invalid(format!(
+            "output has shape {:?} but the stack has shape {:?}",
+            out.dim(),
+            part.dim()
+        )));
+    }
+    let counter = Counter::new(progress, part.dim().0 as u64);
     counter.check()?;
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .try_for_each(|(k, mut slice_out)| {
             counter.check()?;
-            slice_map(&stack, k, range, params, slice_out.view_mut());
-            counter.add(1)
-        })?;
-    Ok(out)
-}
-
-/// The map of slice `k` into `out` (H x W).
-pub(crate) fn slice_map(
-    stack: &StackView,
-    k: usize,
-    range: (f64, f64),
-    p: &MapParams,
-    mut out: ArrayViewMut2<f32>,
-) {
-    out.fill(f32::NEG_INFINITY);
-    let (_, h, w) = stack.dim();
-    let grids: Box<dyn Fn(usize) -> Array2<f64> + Sync> = match p.measure {
-        Measure::Entropy => {
-            let bins = entropy_bins(stack, k, range);
-            let win = p.window;
-            Box::new(move |s| entropy_grid(bins.view(), win, s))
-        }
-        m => {
-            let slice = stack.slice_f64(k);
-            if stack.pixel_type().is_integer() {
-                sum_grids::<i64>(m, slice.view(), true, p.window)
-            } else {
-                sum_grids::<Compensated>(m, slice.view(), false, p.window)
-            }
-        }
-    };
-    for &s in &p.strides {
-        spread_max(&grids(s), p.window, s, h, w, out.view_mut());
-    }
-}
-
-/// The window-score grid maker of a sum measure: build the integral images
-/// once, then score the windows of any stride from them.
-fn sum_grids<A: WindowSum>(
-    m: Measure,
-    slice: ArrayView2<f64>,
-    integer: bool,
-    win: usize,
-) -> Box<dyn Fn(usize) -> Array2<f64> + Sync> {
-    let (h, w) = slice.dim();
-    let tables: Vec<TermSums<A>> = terms(m, slice, integer).iter().map(TermSums::new).collect();
-    Box::new(move |s| {
-        let mut sums = vec![A::ZERO; tables.len()];
-        Array2::from_shape_fn((h.div_ceil(s), w.div_ceil(s)), |(i, j)| {
-            let (y0, x0) = (i * s, j * s);
-            let (y1, x1) = ((y0 + win).min(h), (x0 + win).min(w));
-            for (sum, t) in sums.iter_mut().zip(&tables) {
-                *sum = t.window(y0, y1, x0, x1);
-            }
-            m.score(((y1 - y0) * (x1 - x0)) as u64, &sums)
-        })
-    })
-}
-
-/// Entropy of every window of stride `s`, sliding a histogram along each row
-/// of windows.
-fn entropy_grid(bins: ArrayView2<u8>, win: usize, s: usize) -> Array2<f64> {
-    let (h, w) = bins.dim();
-    let (ny, nx) = (h.div_ceil(s), w.div_ceil(s));
-    let mut grid = Array2::zeros((ny, nx));
-    grid.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(i, mut row)| {
-            let (y0, y1) = (i * s, (i * s + win).min(h));
-            let mut hist = [0u32; 256];
-            let cols = |hist: &mut [u32; 256], x0: usize, x1: usize, add: bool| {
-                for y in y0..y1 {
-                    for &b in bins.row(y).slice(ndarray::s![x0..x1]) {
-                        if add {
-                            hist[b as usize] += 1
-                        } else {
-                            hist[b as usize] -= 1
-                        }
+            let (h, w) = slice_out.dim();
+            let cpu = || { let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 }; unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) }; t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 * 1e-6 };
+            let t0 = cpu();
+            let grids = slice_grids(&part, k, range, params);
+            let t1 = cpu();
+            match slice_out.as_slice_mut() {
+                Some(o) => spread::spread_max(&grids, params.window, &params.strides, h, w, o),
+                None => {
+                    let mut o = vec![0.0f32; h * w];
+                    spread::spread_max(&grids, params.window, &params.strides, h, w, &mut o);
+                    for (d, s) in slice_out.iter_mut().zip(&o) {
+                        *d = *s;
                     }
                 }
-            };
-            let end = |j: usize| (j * s + win).min(w);
-            cols(&mut hist, 0, end(0), true);
-            for j in 0..nx {
-                if j > 0 {
-                    let (prev_end, start) = (end(j - 1), j * s);
-                    cols(&mut hist, (j - 1) * s, prev_end.min(start), false);
-                    cols(&mut hist, prev_end.max(start), end(j), true);
-                }
-                let n = ((y1 - y0) * (end(j) - j * s)) as u64;
-                row[j] = entropy_of_counts(&hist, n);
             }
-        });
-    grid
+            if std::env::var_os("INFOCUS_PROF").is_some() {
+                eprintln!("slice {k}: grids {:.2} ms, spread {:.2} ms", t1 - t0, cpu() - t1);
+            }
+            counter.add(1)
+        })
 }
 
-/// Adds each window's score onto the pixels it covers and keeps the
-/// pixel-wise maximum with what `out` already holds.
-fn spread_max(
-    grid: &Array2<f64>,
-    win: usize,
-    s: usize,
-    h: usize,
-    w: usize,
-    mut out: ArrayViewMut2<f32>,
-) {
-    let (ny, nx) = grid.dim();
-    // Windows covering coordinate c: lattice indices ceil((c+1-win)/s) ..= c/s.
-    let cover = |c: usize, n: usize| {
-        (
-            (c + 1).saturating_sub(win).div_ceil(s),
-            (c / s).min(n - 1) + 1,
-        )
-    };
-    let cols: Vec<(usize, usize)> = (0..w).map(|x| cover(x, nx)).collect();
-    // Rows with the same window rows share one prefix-sum line.
-    let mut runs: Vec<(usize, usize, (usize, usize))> = Vec::new();
-    for y in 0..h {
-        let band = cover(y, ny);
-        match runs.last_mut() {
-            Some((_, len, b)) if *b == band => *len += 1,
-            _ => runs.push((y, 1, band)),
+/// The window-score grids of slice `k`, one per stride.
+fn slice_grids(stack: &StackView, k: usize, range: (f64, f64), p: &MapParams) -> Vec<Grid> {
+    fn ints<P: Pixel>(img: ArrayView2<P>, p: &MapParams) -> Vec<Grid> {
+        sum_grids::<P, Int>(img, p.measure, p.window, &p.strides, 0)
+    }
+    match (p.measure, stack) {
+        (Measure::Entropy, _) => {
+            let bins = entropy_bins(stack, k, range);
+            entropy::entropy_grids(bins.view(), p.window, &p.strides)
+        }
+        (_, StackView::U8(a)) => ints(a.index_axis(Axis(0), k), p),
+        (_, StackView::U16(a)) => ints(a.index_axis(Axis(0), k), p),
+        (m, StackView::F32(a)) => {
+            let img = a.index_axis(Axis(0), k);
+            // std and variance are shift-invariant: sum deviations from the
+            // slice mean so the sums carry no large constant.
+            let offset = if matches!(m, Measure::Std | Measure::Variance) {
+                img.iter().map(|&v| f64::from(v)).sum::<f64>() / img.len() as f64
+            } else {
+                0.0
+            };
+            sum_grids::<f32, Float>(img, m, p.window, &p.strides, offset)
         }
     }
-    let mut rest = out.as_slice_mut().expect("map slices are contiguous");
-    let mut chunks = Vec::with_capacity(runs.len());
-    for &(_, len, band) in &runs {
-        let (chunk, tail) = rest.split_at_mut(len * w);
-        chunks.push((chunk, band));
-        rest = tail;
-    }
-    chunks.into_par_iter().for_each(|(chunk, (ilo, ihi))| {
-        let mut prefix = vec![0.0f64; nx + 1];
-        for j in 0..nx {
-            let col: f64 = (ilo..ihi).map(|i| grid[(i, j)]).sum();
-            prefix[j + 1] = prefix[j] + col;
-        }
-        for row in chunk.chunks_exact_mut(w) {
-            for (o, &(jlo, jhi)) in row.iter_mut().zip(&cols) {
-                let v = if jhi > jlo {
-                    (prefix[jhi] - prefix[jlo]) as f32
-                } else {
-                    0.0
-                };
-                *o = o.max(v);
-            }
-        }
-    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stack::Stack;
+    use ndarray::Array2;
 
     /// The notebook's loop, literally: every window, every covered pixel.
     fn literal_std_map(img: &Array2<f64>, win: usize, strides: &[usize]) -> Array2<f64> {

@@ -30,7 +30,7 @@ mod sums;
 mod terms;
 
 pub use sums::{Compensated, WindowSum};
-pub(crate) use terms::{Term, entropy_bins, entropy_of_counts, terms};
+pub(crate) use terms::{Entropy, Num, TermSpec, add_term_row, entropy_bins, term_specs};
 
 use crate::error::Error;
 use std::fmt;
@@ -97,6 +97,32 @@ impl Measure {
                 }
             }
             Measure::Entropy => unreachable!("entropy is not a sum measure"),
+        }
+    }
+}
+
+impl Measure {
+    /// [`Measure::score`] of a row of windows: `n[j]` pixels and term sums
+    /// `s[t][j]` for window `j`.
+    pub(crate) fn score_row<A: WindowSum>(self, n: &[u64], s: &[&[A]], out: &mut [f64]) {
+        match self {
+            Measure::Std | Measure::Variance => {
+                A::variance_row(n, s[0], s[1], out);
+                if self == Measure::Std {
+                    for o in out.iter_mut() {
+                        *o = o.sqrt();
+                    }
+                }
+            }
+            m => {
+                let mut sums = [A::ZERO; 2];
+                for (j, o) in out.iter_mut().enumerate() {
+                    for (t, v) in sums.iter_mut().enumerate().take(s.len()) {
+                        *v = s[t][j];
+                    }
+                    *o = m.score(n[j], &sums[..s.len()]);
+                }
+            }
         }
     }
 }

@@ -1,135 +1,278 @@
 //! Per-pixel terms of the sum measures, and the histogram bins of entropy.
+//!
+//! A term is computed one row at a time from the `ky` pixel rows its stencil
+//! spans, so the sliding-window map never holds a whole term image: it adds
+//! each term row into running column sums and forgets it (see
+//! [`crate::map`]). Integer stacks compute terms in `i64` (exact), float
+//! stacks in `f64`.
 
-use super::Measure;
+use super::{Measure, WindowSum};
 use crate::stack::StackView;
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
+use std::ops::{Add, Mul, Sub};
 
-/// A term image: `values[(y, x)]` is the term of the stencil whose top-left
-/// pixel is `(y, x)`. `step` is 2 for the Haar blocks of the DWT, which tile
-/// the window from its origin instead of sliding over every pixel.
-pub(crate) struct Term {
+/// The stencil of a term: `ky x kx` pixels anchored at the top-left. `step`
+/// is 2 for the Haar blocks of the DWT, which tile the window from its
+/// origin instead of sliding over every pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TermSpec {
     pub ky: usize,
     pub kx: usize,
     pub step: usize,
-    pub values: Array2<f64>,
 }
 
-/// Builds a term image of a `ky x kx` stencil over an `h x w` slice.
-fn term(
-    h: usize,
-    w: usize,
-    ky: usize,
-    kx: usize,
-    step: usize,
-    f: impl Fn(usize, usize) -> f64,
-) -> Term {
-    let th = (h + 1).saturating_sub(ky);
-    let tw = (w + 1).saturating_sub(kx);
-    let values = Array2::from_shape_fn((th, tw), |(y, x)| f(y, x));
-    Term {
-        ky,
-        kx,
-        step,
-        values,
+const fn spec(ky: usize, kx: usize, step: usize) -> TermSpec {
+    TermSpec { ky, kx, step }
+}
+
+/// The number type terms are computed in: `i64` for integer stacks (every
+/// term is then an exact integer), `f64` for float stacks.
+pub(crate) trait Num:
+    Copy + Send + Sync + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + 'static
+{
+    const ZERO: Self;
+    fn abs(self) -> Self;
+    fn double(self) -> Self {
+        self + self
     }
 }
 
-/// The terms of `m` on one slice, in the order [`Measure::score`] expects.
-///
-/// `integer` says the slice holds integers, so the terms are exact integers
-/// too (summed exactly in `i64`); float slices get their mean subtracted for
-/// the shift-invariant std and variance.
-pub(crate) fn terms(m: Measure, s: ArrayView2<f64>, integer: bool) -> Vec<Term> {
-    let (h, w) = s.dim();
-    let i = |y: usize, x: usize| s[(y, x)];
+impl Num for i64 {
+    const ZERO: Self = 0;
+    #[inline(always)]
+    fn abs(self) -> Self {
+        i64::abs(self)
+    }
+}
+
+impl Num for f64 {
+    const ZERO: Self = 0.0;
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+}
+
+/// The terms of `m`, in the order [`Measure::score`] expects their sums.
+pub(crate) fn term_specs(m: Measure) -> &'static [TermSpec] {
+    const P: TermSpec = spec(1, 1, 1);
+    const H2: TermSpec = spec(1, 2, 1);
+    const H3: TermSpec = spec(1, 3, 1);
+    const V2: TermSpec = spec(2, 1, 1);
+    const V3: TermSpec = spec(3, 1, 1);
+    const SOBEL: TermSpec = spec(3, 3, 1);
+    const HAAR: TermSpec = spec(2, 2, 2);
     match m {
-        Measure::Std | Measure::Variance => {
-            let offset = if integer {
-                0.0
-            } else {
-                s.mean().unwrap_or(0.0)
-            };
-            vec![
-                term(h, w, 1, 1, 1, |y, x| i(y, x) - offset),
-                term(h, w, 1, 1, 1, |y, x| (i(y, x) - offset).powi(2)),
-            ]
-        }
-        Measure::Brenner => vec![term(h, w, 1, 2, 1, |y, x| (i(y, x + 1) - i(y, x)).powi(2))],
-        Measure::Tenengrad => vec![term(h, w, 3, 3, 1, |y, x| {
-            let sx = (i(y, x + 2) + 2.0 * i(y + 1, x + 2) + i(y + 2, x + 2))
-                - (i(y, x) + 2.0 * i(y + 1, x) + i(y + 2, x));
-            let sy = (i(y + 2, x) + 2.0 * i(y + 2, x + 1) + i(y + 2, x + 2))
-                - (i(y, x) + 2.0 * i(y, x + 1) + i(y, x + 2));
-            sx * sx + sy * sy
-        })],
-        Measure::Laplacian => vec![
-            term(h, w, 1, 3, 1, |y, x| {
-                (i(y, x) - 2.0 * i(y, x + 1) + i(y, x + 2)).abs()
-            }),
-            term(h, w, 3, 1, 1, |y, x| {
-                (i(y, x) - 2.0 * i(y + 1, x) + i(y + 2, x)).abs()
-            }),
-        ],
-        Measure::Smd => vec![
-            term(h, w, 2, 1, 1, |y, x| (i(y + 1, x) - i(y, x)).abs()),
-            term(h, w, 1, 2, 1, |y, x| (i(y, x) - i(y, x + 1)).abs()),
-        ],
-        Measure::Vollath => vec![
-            term(h, w, 1, 2, 1, |y, x| i(y, x) * i(y, x + 1)),
-            term(h, w, 1, 3, 1, |y, x| i(y, x) * i(y, x + 2)),
-        ],
-        Measure::Dwt => {
-            // Unnormalised Haar: the 1/2 factors cancel in the ratio and the
-            // sums stay integers for integer stacks.
-            let haar = |y: usize, x: usize| {
-                let (p, q, r, t) = (i(y, x), i(y, x + 1), i(y + 1, x), i(y + 1, x + 1));
-                (p + q + r + t, p + q - r - t, p - q + r - t, p - q - r + t)
-            };
-            vec![
-                term(h, w, 2, 2, 2, |y, x| {
-                    let (_, lh, hl, hh) = haar(y, x);
-                    lh * lh + hl * hl + hh * hh
-                }),
-                term(h, w, 2, 2, 2, |y, x| haar(y, x).0.powi(2)),
-            ]
-        }
-        Measure::Entropy => unreachable!("entropy is computed from histograms"),
+        Measure::Std | Measure::Variance => &[P, P],
+        Measure::Brenner => &[H2],
+        Measure::Tenengrad => &[SOBEL],
+        Measure::Laplacian => &[H3, V3],
+        Measure::Smd => &[V2, H2],
+        Measure::Vollath => &[H2, H3],
+        Measure::Dwt => &[HAAR, HAAR],
+        Measure::Entropy => &[],
     }
 }
 
-/// The entropy histogram bin of every pixel of slice `z`.
+/// Adds term `t` of measure `m` for one anchor row onto the column sums
+/// `col` (`W + 1 - kx` of them): `rows` are the `ky` pixel rows of the
+/// stencil, `offset` is subtracted from the pixels of std/variance, and
+/// `acc` turns a term into the accumulator type.
+///
+/// The formulas, for pixel `i(y, x)` with the anchor at `(y, x)`:
+/// std/variance `i` and `i^2`; brenner `(i(y,x+1) - i(y,x))^2`; tenengrad
+/// `Sx^2 + Sy^2` of the 3x3 Sobel centred at `(y+1, x+1)`; laplacian
+/// `|i(y,x) - 2 i(y,x+1) + i(y,x+2)|` and `|i(y,x) - 2 i(y+1,x) + i(y+2,x)|`;
+/// smd `|i(y+1,x) - i(y,x)|` and `|i(y,x) - i(y,x+1)|`; vollath
+/// `i(y,x) i(y,x+1)` and `i(y,x) i(y,x+2)`; dwt (unnormalised Haar of the
+/// 2x2 block) `LH^2 + HL^2 + HH^2` and `LL^2`.
+#[inline(always)]
+pub(crate) fn add_term_row<N: Num, A: WindowSum>(
+    m: Measure,
+    t: usize,
+    rows: &[&[N]],
+    offset: N,
+    col: &mut [A],
+    acc: impl Fn(N) -> A + Copy,
+) {
+    let n = col.len();
+    if n == 0 {
+        return;
+    }
+    // Row `k` of the stencil, shifted right by `dx`, exactly `n` long.
+    let at = |k: usize, dx: usize| &rows[k][dx..dx + n];
+    macro_rules! each {
+        ($($v:ident = $src:expr),+ ; $e:expr) => {{
+            let it = col.iter_mut();
+            $(let it = it.zip($src);)+
+            each!(@go it, ($($v),+), $e)
+        }};
+        (@go $it:ident, ($a:ident), $e:expr) => {
+            for (c, &$a) in $it { *c = c.add(acc($e)); }
+        };
+        (@go $it:ident, ($a:ident, $b:ident), $e:expr) => {
+            for ((c, &$a), &$b) in $it { *c = c.add(acc($e)); }
+        };
+        (@go $it:ident, ($a:ident, $b:ident, $c3:ident), $e:expr) => {
+            for (((c, &$a), &$b), &$c3) in $it { *c = c.add(acc($e)); }
+        };
+        (@go $it:ident, ($a:ident, $b:ident, $c3:ident, $d:ident), $e:expr) => {
+            for ((((c, &$a), &$b), &$c3), &$d) in $it { *c = c.add(acc($e)); }
+        };
+    }
+    match (m, t) {
+        (Measure::Std | Measure::Variance, 0) => each!(v = at(0, 0); v - offset),
+        (Measure::Std | Measure::Variance, _) => each!(v = at(0, 0); {
+            let d = v - offset;
+            d * d
+        }),
+        (Measure::Brenner, _) => each!(a = at(0, 0), b = at(0, 1); {
+            let d = b - a;
+            d * d
+        }),
+        (Measure::Smd, 1) => each!(a = at(0, 0), b = at(0, 1); (a - b).abs()),
+        (Measure::Smd, _) => each!(a = at(0, 0), b = at(1, 0); (b - a).abs()),
+        (Measure::Tenengrad, _) => {
+            // Sx = right column - left column, Sy = bottom row - top row,
+            // both weighted 1 2 1; the 3x3 block is anchored at (y, x).
+            let (l0, l1, l2) = (at(0, 0), at(1, 0), at(2, 0));
+            let (m0, m2) = (at(0, 1), at(2, 1));
+            let (r0, r1, r2) = (at(0, 2), at(1, 2), at(2, 2));
+            for x in 0..n {
+                let sx = (r0[x] + r1[x].double() + r2[x]) - (l0[x] + l1[x].double() + l2[x]);
+                let sy = (l2[x] + m2[x].double() + r2[x]) - (l0[x] + m0[x].double() + r0[x]);
+                col[x] = col[x].add(acc(sx * sx + sy * sy));
+            }
+        }
+        (Measure::Laplacian, 0) => {
+            each!(a = at(0, 0), b = at(0, 1), c = at(0, 2); (a - b.double() + c).abs())
+        }
+        (Measure::Laplacian, _) => {
+            each!(a = at(0, 0), b = at(1, 0), c = at(2, 0); (a - b.double() + c).abs())
+        }
+        (Measure::Vollath, 0) => each!(a = at(0, 0), b = at(0, 1); a * b),
+        (Measure::Vollath, _) => each!(a = at(0, 0), b = at(0, 2); a * b),
+        (Measure::Dwt, 0) => each!(p = at(0, 0), q = at(0, 1), r = at(1, 0), s = at(1, 1); {
+            let lh = p + q - r - s;
+            let hl = p - q + r - s;
+            let hh = p - q - r + s;
+            lh * lh + hl * hl + hh * hh
+        }),
+        (Measure::Dwt, _) => each!(p = at(0, 0), q = at(0, 1), r = at(1, 0), s = at(1, 1); {
+            let ll = p + q + r + s;
+            ll * ll
+        }),
+        (Measure::Entropy, _) => unreachable!("entropy is computed from histograms"),
+    }
+}
+
+/// The entropy bin of every pixel of slice `z`.
 ///
 /// u8 stacks use their raw values; other stacks are cut into 256 equal bins
 /// over the whole stack's `range` so all slices share one scale.
 pub(crate) fn entropy_bins(stack: &StackView, z: usize, range: (f64, f64)) -> Array2<u8> {
-    if let StackView::U8(a) = stack {
-        return a.index_axis(ndarray::Axis(0), z).to_owned();
-    }
     let (lo, hi) = range;
     let span = hi - lo;
-    stack.slice_f64(z).mapv(|v| {
+    let bin = move |v: f64| -> u8 {
         if span > 0.0 {
             (256.0 * (v - lo) / span).floor().clamp(0.0, 255.0) as u8
         } else {
             0
         }
-    })
+    };
+    match stack {
+        StackView::U8(a) => a.index_axis(ndarray::Axis(0), z).to_owned(),
+        StackView::U16(a) => {
+            // One table lookup per pixel, same formula as the float path.
+            let table: Vec<u8> = (0..=u16::MAX).map(|v| bin(f64::from(v))).collect();
+            a.index_axis(ndarray::Axis(0), z)
+                .mapv(|v| table[usize::from(v)])
+        }
+        StackView::F32(a) => a
+            .index_axis(ndarray::Axis(0), z)
+            .mapv(|v| bin(f64::from(v))),
+    }
 }
 
-/// Shannon entropy in bits of a histogram of `n` counts.
-pub(crate) fn entropy_of_counts(hist: &[u32; 256], n: u64) -> f64 {
-    if n == 0 {
-        return 0.0;
+/// Largest count whose `c log2 c` comes from the table rather than `log2`.
+const TABLE: usize = 1 << 16;
+
+/// `c log2 c` for `c < TABLE`.
+fn clogc_table() -> &'static [f64] {
+    static T: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    T.get_or_init(|| (0..TABLE).map(|c| clogc_direct(c as u64)).collect())
+}
+
+#[inline]
+fn clogc_direct(c: u64) -> f64 {
+    if c == 0 {
+        0.0
+    } else {
+        let c = c as f64;
+        c * c.log2()
     }
-    let n = n as f64;
-    let h: f64 = hist
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / n;
-            -p * p.log2()
-        })
-        .sum();
-    // A one-bin histogram sums -0.0 terms: report a clean 0.
-    if h > 0.0 { h } else { 0.0 }
+}
+
+/// Shannon entropy, in bits, of histograms of `n` counts.
+///
+/// Computed as `log2 n - (sum_b c_b log2 c_b) / n` with `c log2 c` from a
+/// table; a histogram with a single nonempty bin is exactly 0.
+pub(crate) struct Entropy {
+    table: &'static [f64],
+}
+
+impl Entropy {
+    pub(crate) fn new() -> Self {
+        Entropy {
+            table: clogc_table(),
+        }
+    }
+
+    #[inline]
+    fn clogc(&self, c: u32) -> f64 {
+        match self.table.get(c as usize) {
+            Some(&v) => v,
+            None => clogc_direct(u64::from(c)),
+        }
+    }
+
+    /// Entropy of the histogram `counts` (summing to `n`).
+    #[inline]
+    pub(crate) fn of_counts(&self, counts: &[u32; 256], n: u64) -> f64 {
+        if n == 0 {
+            return 0.0;
+        }
+        let max = counts.iter().fold(0u32, |m, &c| m.max(c));
+        // A single full bin: exactly 0, as -1 log2 1.
+        if u64::from(max) == n {
+            return 0.0;
+        }
+        let t = if (max as usize) < self.table.len() {
+            let f = self.table;
+            // Eight sums in registers: the table loads, not the additions'
+            // latency, set the pace.
+            let (mut a0, mut a1, mut a2, mut a3) = (0.0, 0.0, 0.0, 0.0);
+            let (mut a4, mut a5, mut a6, mut a7) = (0.0, 0.0, 0.0, 0.0);
+            for q in counts.chunks_exact(8) {
+                // Windows use a fraction of the bins, in runs: skip empty eights.
+                if q.iter().fold(0, |o, &c| o | c) == 0 {
+                    continue;
+                }
+                a0 += f[q[0] as usize];
+                a1 += f[q[1] as usize];
+                a2 += f[q[2] as usize];
+                a3 += f[q[3] as usize];
+                a4 += f[q[4] as usize];
+                a5 += f[q[5] as usize];
+                a6 += f[q[6] as usize];
+                a7 += f[q[7] as usize];
+            }
+            ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+        } else {
+            counts.iter().map(|&c| self.clogc(c)).sum::<f64>()
+        };
+        let nf = n as f64;
+        let e = nf.log2() - t / nf;
+        if e > 0.0 { e } else { 0.0 }
+    }
 }

@@ -30,7 +30,7 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_max, box_mean, erode, gaussian_blur, kernel, masked_median, median, noise_response,
+    NoiseModel, box_max, box_mean, box_mean_sampled, erode, gaussian_blur, kernel, masked_median, median, noise_response,
     remove_small,
 };
 use crate::progress::{Counter, Progress};
@@ -47,12 +47,18 @@ const FOCUSED_BLUR: f64 = 0.5;
 const HALO_FRACTION: f32 = 0.15;
 const HALO_RADIUS: usize = 12;
 
+/// Blur matching samples every `SAMPLE_STEP`-th pixel in each direction.
+const SAMPLE_STEP: usize = 3;
+
+/// Defocus (slices) beyond which blur matching does not look.
+const MAX_DEFOCUS: f64 = 16.0;
+
 /// The relative blur (px) blur matching can measure: below, noise hides it;
 /// above, the texture is gone.
 const RESOLVED_BLUR: (f64, f64) = (0.4, 4.0);
 
 /// Erosion beyond half the averaging box, px.
-const ERODE_EXTRA: usize = 1;
+const ERODE_EXTRA: usize = 3;
 
 /// Band-pass filters: (inner sigma, outer sigma, box radius relative to the
 /// user's radius). Sigma 0 is the image itself.
@@ -291,8 +297,11 @@ fn peak_position(curve: &[f32]) -> f32 {
         });
     let mut offset = 0.0;
     if kb > 0 && kb + 1 < curve.len() {
-        let (a, c) = (f64::from(curve[kb - 1]), f64::from(curve[kb + 1]));
-        let den = a - 2.0 * f64::from(b) + c;
+        // The curve is an excess over noise (> -1); a focus curve is close to
+        // a Gaussian in defocus, so its logarithm is close to a parabola.
+        let ln = |v: f32| (f64::from(v) + 1.0).max(1e-12).ln();
+        let (a, b, c) = (ln(curve[kb - 1]), ln(b), ln(curve[kb + 1]));
+        let den = a - 2.0 * b + c;
         if den < 0.0 {
             offset = (0.5 * (a - c) / den).clamp(-0.5, 0.5);
         }
@@ -350,24 +359,22 @@ fn blur_growth(
             let resid: Vec<Array2<f64>> = blurs
                 .iter()
                 .map(|b| {
-                    let sq = Array2::from_shape_fn((h, w), |(y, x)| {
-                        f64::from(b[y * w + x] - img[y * w + x]).powi(2)
-                    });
-                    box_mean(sq.view(), 4)
+                    let sq: Vec<f64> = b.iter().zip(&img).map(|(&p, &q)| f64::from(p - q).powi(2)).collect();
+                    box_mean_sampled(&sq, h, w, 4, SAMPLE_STEP)
                 })
                 .collect();
             let mut out = Vec::new();
-            for y in (0..h).step_by(3) {
-                for x in (0..w).step_by(3) {
+            for y in (0..h).step_by(SAMPLE_STEP) {
+                for x in (0..w).step_by(SAMPLE_STEP) {
                     let d = f64::from(depth[(y, x)]);
                     let delta2 = (k as f64 - d).powi(2);
-                    if !specimen[(y, x)] || !(1.0..=36.0).contains(&delta2) {
+                    if !specimen[(y, x)] || !(1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2) {
                         continue;
                     }
                     let r: Vec<f64> = resid
                         .iter()
                         .zip(&noise)
-                        .map(|(r, n)| r[(y, x)] - n)
+                        .map(|(r, n)| r[(y / SAMPLE_STEP, x / SAMPLE_STEP)] - n)
                         .collect();
                     let j = (0..r.len()).fold(0, |b, j| if r[j] < r[b] { j } else { b });
                     if j + 1 == r.len() {
@@ -390,27 +397,31 @@ fn blur_growth(
 
 /// Fits `rel^2 = beta^2 * defocus^2` to (defocus^2, rel^2) samples. Each
 /// whole-slice defocus bucket gives a slope from its medians (robust to
-/// texture-poor pixels); only buckets whose median blur can be resolved count
-/// (under 0.4 px noise hides it, over 4 px the texture is gone and blur
-/// matching saturates). The answer is the median of their slopes.
+/// texture-poor pixels). Walking outwards from focus, buckets count once
+/// their blur can be resolved (under 0.4 px noise hides it) and until blur
+/// stops growing or passes 4 px: beyond, the texture is gone and blur
+/// matching returns arbitrary widths. The answer is the median slope.
 fn fit_growth(samples: Vec<(f64, f64)>) -> Option<f64> {
     let mut buckets: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = Default::default();
     for (d2, r2) in samples {
         buckets.entry(d2.sqrt().round() as u64).or_default().push((d2, r2));
     }
     let mut slopes = Vec::new();
-    let mut fallback = Vec::new();
+    let mut prev = 0.0;
     for b in buckets.values().filter(|b| b.len() >= 20) {
         let mut d2: Vec<f64> = b.iter().map(|s| s.0).collect();
         let mut r2: Vec<f64> = b.iter().map(|s| s.1).collect();
         let (x, y) = (median(&mut d2), median(&mut r2));
-        fallback.push(y / x);
-        if (RESOLVED_BLUR.0.powi(2)..=RESOLVED_BLUR.1.powi(2)).contains(&y) {
+        let saturated = y > RESOLVED_BLUR.1.powi(2) || (!slopes.is_empty() && y < prev);
+        if saturated {
+            break;
+        }
+        if y >= RESOLVED_BLUR.0.powi(2) {
             slopes.push(y / x);
         }
+        prev = y;
     }
-    let slopes = if slopes.is_empty() { &mut fallback } else { &mut slopes };
-    let beta2 = median(slopes);
+    let beta2 = median(&mut slopes);
     (beta2 > 0.0).then(|| beta2.sqrt())
 }
 
