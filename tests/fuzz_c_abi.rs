@@ -797,8 +797,10 @@ fn apply(c: &mut Case, what: &str, rng: &mut Rng) -> bool {
             };
             c.out_map = Mem::Null;
             c.out_depth = Mem::Null;
-            // Keep it quick: the paper map with one small window.
+            // Keep it quick: the paper map, std, one small window (entropy
+            // costs about 0.2 ms per slice whatever its size).
             c.preset = INFOCUS_PRESET_PAPER;
+            c.measure = INFOCUS_MEASURE_STD;
             c.window = 1;
             c.progress = Prog::None;
         }
@@ -1451,6 +1453,23 @@ fn fuzz_c_abi() {
         |&seed| {
             let mut rng = Rng::new(seed);
             let (mut c, applied) = random_case(&mut rng);
+            if std::env::var_os("INFOCUS_FUZZ_TRACE").is_some() {
+                eprintln!(
+                    "{} {applied:?} pt {} dims {}x{}x{} preset {} measure {} window {} strides {:?} n {} threshold {} band {:?}",
+                    c.func.name(),
+                    c.pt,
+                    c.z,
+                    c.h,
+                    c.w,
+                    c.preset,
+                    c.measure,
+                    c.window,
+                    c.strides.read(4 * c.n_strides.min(c.strides.len() / 4)),
+                    c.n_strides,
+                    c.threshold,
+                    c.band
+                );
+            }
             match run_and_check(&mut c) {
                 Err(p) => Err(format!("{applied:?}: {p}")),
                 Ok(s) => Ok(format!(

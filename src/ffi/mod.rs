@@ -469,6 +469,14 @@ pub unsafe extern "C" fn infocus_segment(
         // (the paper preset alone would never look at it).
         params.band.validate()?;
         let d = Dims::new(z, h, w)?;
+        // The depth map (u16) cannot name more slices: refuse before computing.
+        if d.z > usize::from(u16::MAX) + 1 {
+            return Err(crate::Error::invalid(format!(
+                "a segmentation needs 1 to 65536 slices, not {}",
+                d.z
+            ))
+            .into());
+        }
         let mask_out = Out::new(out_mask, mask_len, d.n, "out_mask", &a3(d, "mask"))?;
         let map_out = Out::optional(out_map, map_len, d.n, "out_map", &a3(d, "focus map"))?;
         let depth_out = Out::optional(
