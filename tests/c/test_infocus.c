@@ -667,6 +667,7 @@ static void test_product_errors(void) {
     uint8_t out[8];
     static float tall[65537];
     uint16_t one = 0;
+    float fout[4];
 
     memset(out, 0x5A, sizeof out);
     EXPECT_STATUS(infocus_threshold_mask(NULL, 2, 2, 2, INFOCUS_THRESHOLD_FIXED, 1, out, 8), INFOCUS_ERR_NULL,
@@ -689,6 +690,8 @@ static void test_product_errors(void) {
     EXPECT_STATUS(infocus_depth_map(map, 2, 2, 2, depth, 8), INFOCUS_ERR_INVALID, "depth out_len z*h*w");
     EXPECT_STATUS(infocus_depth_map(map, SIZE_MAX, 2, 2, depth, 4), INFOCUS_ERR_INVALID, "depth overflow");
     EXPECT_STATUS(infocus_depth_map(tall, 65537, 1, 1, &one, 1), INFOCUS_ERR_INVALID, "depth of 65537 slices");
+    EXPECT_STATUS(infocus_depth_map(nan_map, 1, 2, 2, depth, 4), INFOCUS_ERR_INVALID, "depth of a map with NaN");
+    CHECK(strstr(infocus_last_error(), "NaN") != NULL, "depth NaN message: %s", infocus_last_error());
     EXPECT_STATUS(infocus_depth_map(tall, 65536, 1, 1, &one, 1), INFOCUS_OK, "depth of 65536 slices");
 
     EXPECT_STATUS(infocus_in_focus(NULL, INFOCUS_PIXEL_U8, 2, 2, 2, mask, 8, out, 8), INFOCUS_ERR_NULL,
@@ -702,6 +705,8 @@ static void test_product_errors(void) {
     EXPECT_STATUS(infocus_in_focus(stack, INFOCUS_PIXEL_U8, 2, 2, 2, mask, 8, out, 9), INFOCUS_ERR_INVALID,
                   "in_focus out_len");
     EXPECT_STATUS(infocus_in_focus(stack, 5, 2, 2, 2, mask, 8, out, 8), INFOCUS_ERR_INVALID, "in_focus pixel type");
+    EXPECT_STATUS(infocus_in_focus(nan_map, INFOCUS_PIXEL_F32, 1, 2, 2, mask, 4, fout, 4), INFOCUS_ERR_INVALID,
+                  "in_focus of a float stack with NaN");
 
     EXPECT_STATUS(infocus_all_in_focus(stack, INFOCUS_PIXEL_U8, 2, 2, 2, NULL, 4, out, 4), INFOCUS_ERR_NULL,
                   "all_in_focus NULL depth");
