@@ -220,3 +220,44 @@ fn synthetic_stacks_larger_than_the_memory_are_refused() {
         println!("{}", stderr.trim());
     }
 }
+
+#[test]
+fn a_stack_whose_results_exceed_the_memory_is_refused_with_a_message() {
+    // 10 pages of 2500 x 2500 u8 (60 MiB) read under a 320 MiB limit, but
+    // its focus map (f32) and mask need 5 bytes a voxel: 300 MiB.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("wide.tif");
+    {
+        use tiff::encoder::{Compression, DeflateLevel, TiffEncoder, colortype::Gray8};
+        let f = std::fs::File::create(&p).unwrap();
+        let mut enc = TiffEncoder::new(f)
+            .unwrap()
+            .with_compression(Compression::Deflate(DeflateLevel::Fast));
+        let page: Vec<u8> = (0..2500 * 2500).map(|i| (i % 251) as u8).collect();
+        for _ in 0..10 {
+            enc.write_image::<Gray8>(2500, 2500, &page).unwrap();
+        }
+    }
+    let mask = dir.path().join("mask.tif");
+    for cmd in ["segment", "focus-map"] {
+        let args = [
+            cmd,
+            p.to_str().unwrap(),
+            "-o",
+            mask.to_str().unwrap(),
+            "--preset",
+            "paper",
+        ];
+        let o = run_limited(320 * 1024, &args);
+        let what = describe(&o);
+        assert_eq!(o.status.code(), Some(1), "{what}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{what}");
+        assert!(
+            stderr.contains("of memory") && stderr.contains("10 x 2500 x 2500"),
+            "{what}"
+        );
+        assert!(!mask.exists());
+        println!("{}", stderr.trim());
+    }
+}

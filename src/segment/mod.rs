@@ -89,12 +89,25 @@ pub struct Segmentation {
     pub dof: Option<f64>,
 }
 
+/// Refuses a stack whose results, at `bytes` per voxel, need more memory
+/// than is available, before they are allocated (an allocation failure
+/// would abort the process).
+fn enough_memory(stack: StackView, bytes: usize, what: &str) -> Result<()> {
+    let (z, h, w) = stack.dim();
+    crate::limits::check(
+        crate::limits::bytes_of(&[z, h, w], bytes),
+        &format!("the {what} of a {z} x {h} x {w} stack"),
+    )
+    .map_err(Error::invalid)
+}
+
 /// The preset's focus-score stack alone.
 pub fn preset_map(
     stack: StackView,
     params: &SegmentParams,
     progress: &Progress,
 ) -> Result<Array3<f32>> {
+    enough_memory(stack, 4, "focus map")?;
     match params.preset {
         Preset::Paper => focus_map(stack, &params.map, progress),
         Preset::Default => band::focus_scores(stack, &params.band, progress),
@@ -107,6 +120,8 @@ pub fn segment(
     params: &SegmentParams,
     progress: &Progress,
 ) -> Result<Segmentation> {
+    // The map (f32) and the mask (u8), at least.
+    enough_memory(stack, 5, "segmentation")?;
     match (params.preset, params.threshold) {
         (Preset::Default, None) => band::segment(stack, &params.band, progress),
         (preset, t) => {
