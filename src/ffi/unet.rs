@@ -352,7 +352,7 @@ pub extern "C" fn infocus_unet_available() -> i32 {
     i32::from(unet::AVAILABLE)
 }
 
-/// The CPU default architecture: depth 3, 8 base channels.
+/// The CPU default architecture: depth 3, 8 base channels, batch norm.
 #[unsafe(no_mangle)]
 pub extern "C" fn infocus_unet_config_default() -> InfocusUnetConfig {
     panic::guard(|| config_to_c(UnetConfig::default()))

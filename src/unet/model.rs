@@ -327,7 +327,8 @@ mod imp {
         /// weights (the paper's code) drawn from infocus's own generator
         /// seeded by `seed`, so the same seed gives the same weights
         /// whatever else the process does with libtorch's generator; zero
-        /// biases, unit norm scales.
+        /// biases and shifts, unit norm scales (batch norm's running mean 0
+        /// and variance 1).
         pub fn new(config: UnetConfig, device: DeviceSpec, seed: u64) -> Result<Model> {
             config.validate()?;
             let device = device.resolve()?;
@@ -344,7 +345,10 @@ mod imp {
                             let v: Vec<f32> =
                                 (0..n).map(|_| rng.range(-bound, bound) as f32).collect();
                             t.copy_(&Tensor::from_slice(&v).reshape(&size).to_device(device));
-                        } else if name.ends_with(".bias") && !name.contains("norm") {
+                        } else if name.ends_with(".weight") {
+                            // Norm scales (tch draws batch norm's at random).
+                            let _ = t.fill_(1.0);
+                        } else if name.ends_with(".bias") {
                             let _ = t.zero_();
                         }
                     }

@@ -3,10 +3,13 @@
 //!
 //! * Samples are slices. They are split once, by a seeded shuffle, into
 //!   training and validation slices.
-//! * An epoch visits every training slice once, in a seeded order, as one
-//!   random `patch` x `patch` crop (reflected where the slice is smaller)
+//! * An epoch passes over the training pixels about once: each training
+//!   slice of H x W gives `round(H W / patch^2)` (at least 1) random
+//!   `patch` x `patch` crops (reflected where the slice is smaller), each
 //!   under a random flip and 90-degree rotation (the 8 symmetries of the
-//!   square); `batch` crops make one Adam step.
+//!   square), all in a seeded order; `batch` crops make one Adam step.
+//! * Adam, its learning rate annealed along a half cosine from
+//!   `learning_rate` to a twentieth of it over `epochs`.
 //! * Loss: `dice * Dice + focal * focal(alpha 0.25, gamma 2) + bce * BCE` on
 //!   the logits (see [`LossWeights`]).
 //! * After each epoch the validation slices are predicted whole (tiled, as
@@ -77,7 +80,8 @@ pub struct TrainParams {
     pub batch: usize,
     /// Side of the square training crops, a multiple of the network's `2^depth`.
     pub patch: usize,
-    /// Adam's learning rate.
+    /// Adam's learning rate at the first epoch; it falls along a half cosine
+    /// to a twentieth of this at the last (`epochs`).
     pub learning_rate: f64,
     /// Stop after this many epochs without a better validation IoU (0: never stop early).
     pub patience: usize,
@@ -373,8 +377,18 @@ mod imp {
             let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
             for epoch in 1..=params.epochs {
                 let t0 = Instant::now();
+                opt.set_lr(learning_rate(params, epoch));
                 let mut rng = Rng::stream(params.seed, PURPOSE_EPOCH, epoch as u64);
-                let mut order = train_set.clone();
+                // About one pass over the training pixels: a slice of H x W
+                // gives round(H W / patch^2) crops (at least 1).
+                let mut order: Vec<(usize, usize)> = train_set
+                    .iter()
+                    .flat_map(|&(s, k)| {
+                        let (_, h, w) = inputs[s].dim();
+                        let n = ((h * w) as f64 / (p * p) as f64).round().max(1.0) as usize;
+                        std::iter::repeat_n((s, k), n)
+                    })
+                    .collect();
                 shuffle(&mut order, &mut rng);
                 let (mut sum, mut steps) = (0.0, 0usize);
                 for chunk in order.chunks(params.batch) {
@@ -489,6 +503,18 @@ mod imp {
             val_slices: val_set.len(),
             device,
         })
+    }
+
+    /// The learning rate of `epoch` (1-based): a half cosine from
+    /// `params.learning_rate` down to a twentieth of it at the last epoch.
+    pub(crate) fn learning_rate(params: &TrainParams, epoch: usize) -> f64 {
+        let lr = params.learning_rate;
+        let t = if params.epochs > 1 {
+            (epoch - 1) as f64 / (params.epochs - 1) as f64
+        } else {
+            0.0
+        };
+        lr / 20.0 + (lr - lr / 20.0) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
     }
 
     /// IoU at probability 0.5 of the validation slices, predicted whole.
