@@ -16,7 +16,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "infocus", version, about = "Find the in-focus pixels of every slice of a focal stack", long_about = None)]
 struct Cli {
-    /// Worker threads, at least 1 (default: all cores). Results do not depend on it.
+    /// Worker threads, at least 1 (default: all cores). Results do not depend
+    /// on it, except U-Net training (libtorch computes with as many threads).
     #[arg(long, global = true)]
     threads: Option<usize>,
     #[command(subcommand)]
@@ -213,6 +214,7 @@ pub(crate) struct EvalArgs {
 
 /// Runs the tool; errors become one line on stderr and a non-zero exit.
 pub fn main() -> ExitCode {
+    unet::calm_openmp();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

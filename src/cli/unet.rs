@@ -43,8 +43,8 @@ pub(crate) struct TrainFlags {
     /// Turn off the random flips and 90-degree rotations.
     #[arg(long)]
     no_augment: bool,
-    /// Loss weights dice,focal,bce (training default 1,1,0.005; fine-tuning 0.05,1,0.95).
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    /// Loss weights DICE,FOCAL,BCE (training default 1,1,0.005; fine-tuning 0.05,1,0.95).
+    #[arg(long, value_delimiter = ',', value_name = "DICE,FOCAL,BCE")]
     loss: Option<Vec<f64>>,
     /// cpu, cuda, cuda:N or auto (CUDA when available).
     #[arg(long, default_value = "auto")]
@@ -62,6 +62,12 @@ impl TrainFlags {
         p.seed = self.seed;
         p.augment = !self.no_augment;
         if let Some(l) = &self.loss {
+            if l.len() != 3 {
+                return Err(Error::invalid(format!(
+                    "--loss takes three weights DICE,FOCAL,BCE, not {}",
+                    l.len()
+                )));
+            }
             p.loss.dice = l[0];
             p.loss.focal = l[1];
             p.loss.bce = l[2];
@@ -433,4 +439,28 @@ pub(crate) fn demo_column(
     ])?;
     println!("(made the weak labels and trained in {train_secs:.1}s; prediction below)");
     Ok(Some((pred.mask, secs)))
+}
+
+/// Makes libtorch's OpenMP threads sleep rather than spin while they wait
+/// (`OMP_WAIT_POLICY=PASSIVE`), unless the environment already says: on a
+/// machine shared with other busy processes, spinning threads made
+/// prediction 4-6x slower than one thread (measured on a 2-core machine).
+/// libgomp reads the variable once, when it is loaded, before `main`, so the
+/// tool re-executes itself once with it set.
+pub(crate) fn calm_openmp() {
+    #[cfg(all(unix, feature = "torch"))]
+    {
+        use std::os::unix::process::CommandExt;
+        if std::env::var_os("OMP_WAIT_POLICY").is_some() {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        // exec returns only when it failed: then go on as we are.
+        let _ = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("OMP_WAIT_POLICY", "PASSIVE")
+            .exec();
+    }
 }

@@ -58,16 +58,39 @@ pub(crate) fn require_torch() -> Result<()> {
     }
 }
 
-/// Sets the number of threads libtorch computes with on the CPU (for the
-/// whole process; at least 1). Results are reproducible for a given number.
+/// libtorch's CPU threads as last set by [`set_threads`]; 0: libtorch's default.
+static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets the number of threads libtorch computes with on the CPU, for every
+/// later U-Net call in this process, whichever thread makes it (at least 1).
+/// Training is reproducible for a given number (the bytes of a model trained
+/// on 1 thread differ from one trained on 2).
+///
+/// On a machine shared with other busy processes, libtorch's OpenMP threads
+/// spin while they wait for each other and can run several times slower than
+/// one thread; set `OMP_WAIT_POLICY=PASSIVE` in the environment (the CLI does
+/// so itself) or use 1 thread.
 pub fn set_threads(n: usize) -> Result<()> {
     require_torch()?;
     if n == 0 {
         return Err(Error::invalid("libtorch needs at least 1 thread"));
     }
+    THREADS.store(n, std::sync::atomic::Ordering::Relaxed);
     #[cfg(feature = "torch")]
-    tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
+    apply_threads();
     Ok(())
+}
+
+/// Applies [`set_threads`]'s number to the calling thread (OpenMP keeps the
+/// number per thread, so a call from another thread needs this).
+#[cfg(feature = "torch")]
+pub(crate) fn apply_threads() {
+    let n = THREADS.load(std::sync::atomic::Ordering::Relaxed);
+    if let Ok(n) = i32::try_from(n) {
+        if n > 0 && tch::get_num_threads() != n {
+            tch::set_num_threads(n);
+        }
+    }
 }
 
 /// Whether a CUDA device is usable by this build (false without `torch`).

@@ -133,6 +133,7 @@ impl Model {
         use tch::Tensor;
         use tch::nn::ModuleT;
 
+        super::apply_threads();
         let (_, h, w) = input.dim();
         let m = self.config.multiple();
         let tile = params.tile / m * m;

@@ -351,6 +351,7 @@ mod imp {
         on_epoch: &mut dyn FnMut(&EpochReport),
     ) -> Result<Trained> {
         progress.report(0, params.epochs as u64)?;
+        crate::unet::apply_threads();
         let mut work = model.try_clone()?;
         let inputs: Vec<Array3<f32>> = data
             .iter()
