@@ -95,13 +95,16 @@ mod tests {
 
     #[test]
     fn the_window_is_symmetric_and_flat_inside() {
+        // Tiles are balanced over the image, so the tile may be under 256.
         let a = Axis1::new(512, 256, 64, 8);
-        assert_eq!(a.tile, 256);
+        let t = a.tile;
+        assert!(t > 64 && t <= 256, "tile {t}");
         let w = &a.window;
-        for i in 0..256 {
-            assert_eq!(w[i], w[255 - i]);
+        assert_eq!(w.len(), t);
+        for i in 0..t {
+            assert_eq!(w[i], w[t - 1 - i]);
         }
         assert!(w[..32].windows(2).all(|p| p[0] < p[1]));
-        assert!(w[32..224].iter().all(|&v| v == 1.0));
+        assert!(w[32..t - 32].iter().all(|&v| v == 1.0));
     }
 }
