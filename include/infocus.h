@@ -162,6 +162,28 @@
 #define INFOCUS_ERR_PANIC 7
 
 /**
+ * `norm` of a U-Net without normalisation.
+ */
+#define INFOCUS_NORM_NONE 0
+
+/**
+ * `norm`: instance normalisation (the paper's).
+ */
+#define INFOCUS_NORM_INSTANCE 1
+
+/**
+ * `norm`: batch normalisation.
+ */
+#define INFOCUS_NORM_BATCH 2
+
+/**
+ * A U-Net with its weights, on a device. Opaque: make one with
+ * `infocus_model_new` or `infocus_model_load`, release it with
+ * `infocus_model_free`. One thread at a time may use a model.
+ */
+typedef struct InfocusModel InfocusModel;
+
+/**
  * The sliding-window focus map: the paper's scheme (see `infocus_focus_map`).
  */
 typedef struct InfocusMapParams {
@@ -249,6 +271,112 @@ typedef struct InfocusSegmentParams {
 typedef int32_t (*infocus_progress_fn)(uint64_t done,
                                        uint64_t total,
                                        void *user_data);
+
+/**
+ * The architecture of a U-Net.
+ */
+typedef struct InfocusUnetConfig {
+    /**
+     * Encoder levels (1 to 6); a bottleneck and as many decoder levels follow.
+     */
+    uint32_t depth;
+    /**
+     * Channels of the first level, doubled at every level (1 to 256).
+     */
+    uint32_t base_channels;
+    /**
+     * One of `INFOCUS_NORM_*`.
+     */
+    int32_t norm;
+} InfocusUnetConfig;
+
+/**
+ * How to train or fine-tune.
+ */
+typedef struct InfocusTrainParams {
+    /**
+     * `infocus_unet_train`: the preset (`INFOCUS_PRESET_*`) whose masks are
+     * the weak labels. Ignored by `infocus_unet_finetune`.
+     */
+    int32_t preset;
+    /**
+     * Most epochs (at least 1); early stopping may end sooner.
+     */
+    uint32_t epochs;
+    /**
+     * Crops per training step (at least 1).
+     */
+    uint32_t batch;
+    /**
+     * Side of the square training crops, a multiple of 2^depth.
+     */
+    uint32_t patch;
+    /**
+     * Adam's learning rate (above 0, below 10).
+     */
+    double learning_rate;
+    /**
+     * Stop after this many epochs without a better validation IoU (0: never).
+     */
+    uint32_t patience;
+    /**
+     * Fraction of slices held out for validation (0 to 0.9).
+     */
+    double val_fraction;
+    /**
+     * Seeds every random choice: the same seed gives the same model on the CPU.
+     */
+    uint64_t seed;
+    /**
+     * Weights of the Dice, focal and binary cross-entropy losses (each >= 0, not all 0).
+     */
+    double dice_weight;
+    double focal_weight;
+    double bce_weight;
+    /**
+     * Non-zero: random flips and 90-degree rotations of the crops.
+     */
+    int32_t augment;
+    /**
+     * Non-zero: keep the encoder's weights fixed.
+     */
+    int32_t freeze_encoder;
+} InfocusTrainParams;
+
+/**
+ * How to predict.
+ */
+typedef struct InfocusPredictParams {
+    /**
+     * A pixel is in focus when its probability is strictly above this (0 to 1).
+     */
+    float threshold;
+    /**
+     * Largest tile side in pixels (at least 2^depth).
+     */
+    uint32_t tile;
+    /**
+     * Least overlap of neighbouring tiles in pixels (less than tile).
+     */
+    uint32_t overlap;
+    /**
+     * Tiles per forward pass (at least 1).
+     */
+    uint32_t batch;
+} InfocusPredictParams;
+
+/**
+ * A training progress callback, called once after every epoch with its
+ * number (1-based), the most epochs, the epoch's mean training loss and the
+ * validation IoU. Return 0 to go on, anything else to cancel: the call then
+ * returns `INFOCUS_ERR_CANCELLED` and the model is unchanged. Called on the
+ * caller's thread; it must not call back into infocus, throw or longjmp.
+ */
+typedef int32_t (*infocus_epoch_fn)(uint32_t epoch,
+                                    uint32_t epochs,
+                                    double loss,
+                                    double val_iou,
+                                    void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -472,6 +600,224 @@ int32_t infocus_all_in_focus(const void *stack,
                              size_t depth_len,
                              void *out,
                              size_t out_len);
+
+/**
+ * Whether this build has the U-Net: 1 with the `torch` feature, 0 without
+ * (every model function then returns `INFOCUS_ERR_UNSUPPORTED`).
+ */
+int32_t infocus_unet_available(void);
+
+/**
+ * The CPU default architecture: depth 3, 8 base channels, batch norm.
+ */
+struct InfocusUnetConfig infocus_unet_config_default(void);
+
+/**
+ * The paper's architecture: depth 3, 16 base channels, instance norm.
+ */
+struct InfocusUnetConfig infocus_unet_config_paper(void);
+
+/**
+ * Training on weak labels of the default preset: the paper's loss weights,
+ * lr 1e-3, batch 8, crops of 128, up to 100 epochs, patience 15.
+ */
+struct InfocusTrainParams infocus_train_params_default(void);
+
+/**
+ * Fine-tuning: the paper's fine-tuning loss weights, lr 1e-4, batch 4, up
+ * to 50 epochs, patience 10.
+ */
+struct InfocusTrainParams infocus_finetune_params_default(void);
+
+/**
+ * Threshold 0.5, tiles of at most 256 overlapping by at least 32, 2 per pass.
+ */
+struct InfocusPredictParams infocus_predict_params_default(void);
+
+/**
+ * A freshly initialised model.
+ *
+ * - `config`: start from `infocus_unet_config_default()`.
+ * - `device`: "cpu", "cuda", "cuda:N" or "auto"; NULL means "auto" (CUDA
+ *   when available). `infocus_model_device` tells which was used.
+ * - `seed`: the initial weights; the same seed gives the same weights.
+ * - `out`: receives the model on success (free it with `infocus_model_free`).
+ *
+ * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED` (built without torch,
+ * or CUDA asked for where there is none), `INFOCUS_ERR_NULL` (config or
+ * out), `INFOCUS_ERR_INVALID` (a bad configuration or device),
+ * `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
+ *
+ * # Safety
+ * `config` points to a config, `device` is NULL or a NUL-terminated string,
+ * `out` points to writable storage for a pointer.
+ */
+int32_t infocus_model_new(const struct InfocusUnetConfig *config,
+                          const char *device,
+                          uint64_t seed,
+                          struct InfocusModel **out);
+
+/**
+ * Reads a model file. A truncated, corrupt or foreign file gives
+ * `INFOCUS_ERR_IO` with a message naming the file and the problem.
+ *
+ * - `path`: the file (UTF-8, NUL-terminated).
+ * - `device`: as for `infocus_model_new`.
+ * - `out`: receives the model on success.
+ *
+ * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
+ * (path or out), `INFOCUS_ERR_INVALID` (a bad device or a path that is not
+ * UTF-8), `INFOCUS_ERR_IO` (unreadable, not an infocus model, damaged),
+ * `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
+ *
+ * # Safety
+ * `path` (and `device` when not NULL) are NUL-terminated strings; `out`
+ * points to writable storage for a pointer.
+ */
+int32_t infocus_model_load(const char *path,
+                           const char *device,
+                           struct InfocusModel **out);
+
+/**
+ * Writes a model file (safetensors), atomically: on any failure an
+ * existing file at `path` is left as it was.
+ *
+ * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
+ * (model or path), `INFOCUS_ERR_INVALID` (path not UTF-8),
+ * `INFOCUS_ERR_IO`, `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
+ *
+ * # Safety
+ * `model` comes from `infocus_model_new`/`_load` and is not freed; `path` is
+ * a NUL-terminated string.
+ */
+int32_t infocus_model_save(const struct InfocusModel *model,
+                           const char *path);
+
+/**
+ * Releases a model. NULL is a no-op.
+ *
+ * # Safety
+ * `model` is NULL or comes from `infocus_model_new`/`_load` and was not freed.
+ */
+void infocus_model_free(struct InfocusModel *model);
+
+/**
+ * The device the model computes on ("cpu", "cuda:0"); "" for NULL. The
+ * string lives as long as the model.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+const char *infocus_model_device(const struct InfocusModel *model);
+
+/**
+ * The model's architecture, into `out`.
+ *
+ * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`,
+ * `INFOCUS_ERR_PANIC`.
+ *
+ * # Safety
+ * `model` is a live model, `out` points to a writable config.
+ */
+int32_t infocus_model_config(const struct InfocusModel *model,
+                             struct InfocusUnetConfig *out);
+
+/**
+ * Trains `model` on the weak labels that `params->preset` makes for each
+ * stack; on success the model holds the weights of the best epoch, on any
+ * failure (or a cancel) it is unchanged.
+ *
+ * - `stacks`: `n_stacks` pointers, each to `z * h * w` pixels of
+ *   `pixel_type` (all stacks share these dimensions).
+ * - `params`: start from `infocus_train_params_default()`.
+ * - `progress`, `user_data`: optional; called after every epoch.
+ *
+ * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
+ * (model, stacks, a stack, params), `INFOCUS_ERR_INVALID` (dimensions,
+ * pixel type, preset, a bad training parameter, NaN in a float stack),
+ * `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
+ *
+ * # Safety
+ * `model` is a live model used by no other thread during the call; every
+ * pointer points to as many readable elements as the dimensions say.
+ */
+int32_t infocus_unet_train(struct InfocusModel *model,
+                           const void *const *stacks,
+                           size_t n_stacks,
+                           int32_t pixel_type,
+                           size_t z,
+                           size_t h,
+                           size_t w,
+                           const struct InfocusTrainParams *params,
+                           infocus_epoch_fn progress,
+                           void *user_data);
+
+/**
+ * Fine-tunes `model` on manual masks; on success the model holds the
+ * fine-tuned weights, on any failure (or a cancel) it is unchanged.
+ *
+ * - `stacks`, `masks`: `n_stacks` pointers each; stack `i` has `z * h * w`
+ *   pixels of `pixel_type`, its mask as many bytes (nonzero = in focus).
+ * - `annotated`: NULL (the slices with any nonzero mask pixel count), or
+ *   `annotated_len = n_stacks * z` flags, stack-major: nonzero = slice `k`
+ *   of stack `i` (flag `i * z + k`) is annotated and counts in the loss.
+ * - `params`: start from `infocus_finetune_params_default()`.
+ * - `progress`, `user_data`: optional; called after every epoch.
+ *
+ * Returns as `infocus_unet_train`, plus `INFOCUS_ERR_INVALID` for a wrong
+ * `annotated_len` or no annotated slice at all.
+ *
+ * # Safety
+ * As `infocus_unet_train`; `annotated`, when not NULL, points to
+ * `annotated_len` readable bytes.
+ */
+int32_t infocus_unet_finetune(struct InfocusModel *model,
+                              const void *const *stacks,
+                              const uint8_t *const *masks,
+                              size_t n_stacks,
+                              int32_t pixel_type,
+                              size_t z,
+                              size_t h,
+                              size_t w,
+                              const uint8_t *annotated,
+                              size_t annotated_len,
+                              const struct InfocusTrainParams *params,
+                              infocus_epoch_fn progress,
+                              void *user_data);
+
+/**
+ * Predicts the in-focus pixels of every slice of a stack.
+ *
+ * - `stack`: `z * h * w` pixels of `pixel_type`; any size.
+ * - `params`: start from `infocus_predict_params_default()`.
+ * - `out_mask`: `mask_len` bytes, 0 or 255; `mask_len` must be `z * h * w`.
+ * - `out_prob`: optional (NULL: not written, `prob_len` ignored): the
+ *   probabilities, `prob_len` must be `z * h * w`.
+ * - `progress`, `user_data`: optional; one unit per finished slice.
+ *
+ * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
+ * (model, stack, params, out_mask), `INFOCUS_ERR_INVALID` (dimensions,
+ * lengths, pixel type, a bad parameter, NaN in a float stack),
+ * `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
+ *
+ * # Safety
+ * `model` is a live model used by no other thread during the call; every
+ * other pointer points to as many readable (outputs: writable) elements as
+ * its dimensions or length say.
+ */
+int32_t infocus_unet_predict(const struct InfocusModel *model,
+                             const void *stack,
+                             int32_t pixel_type,
+                             size_t z,
+                             size_t h,
+                             size_t w,
+                             const struct InfocusPredictParams *params,
+                             uint8_t *out_mask,
+                             size_t mask_len,
+                             float *out_prob,
+                             size_t prob_len,
+                             infocus_progress_fn progress,
+                             void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

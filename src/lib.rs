@@ -5,6 +5,7 @@
 //! ```text
 //! io -> stack -> measure -> map -> threshold -> products
 //!                              \-> segment (presets) -/
+//! segment (weak labels) -> unet (train, fine-tune, predict)
 //! ```
 //!
 //! The core knows nothing of C, Java or Python: the doors (`ffi`, the CLI in
@@ -25,6 +26,7 @@ pub mod segment;
 pub mod stack;
 pub mod synth;
 pub mod threshold;
+pub mod unet;
 
 pub use error::{Error, Result};
 pub use progress::Progress;

@@ -6,7 +6,7 @@ use super::outputs::{
 use super::{EvalArgs, FocusMapArgs, SegmentArgs};
 use infocus::io::{read_stack, stage_tiff, write_tiff};
 use infocus::products::{all_in_focus, in_focus};
-use infocus::segment::{preset_map, segment as run_segment};
+use infocus::segment::preset_map;
 use infocus::{Error, Result, StackView};
 use ndarray::Axis;
 use std::path::Path;
@@ -26,13 +26,13 @@ pub(crate) fn focus_map(a: &FocusMapArgs) -> Result<()> {
 }
 
 pub(crate) fn segment(a: &SegmentArgs) -> Result<()> {
-    let params = a.params()?;
+    let method = a.method()?;
     let many = a.inputs.len() > 1;
     check_distinct_outputs(&a.output, &a.inputs)?;
     for_each_input(&a.inputs, |input| {
         let (stack, cal) = read_stack(input)?;
         let bar = bar(stack.dim().0 as u64, "segment");
-        let seg = run_segment(stack.view(), &params, &progress_of(&bar))?;
+        let seg = method.segment(stack.view(), &progress_of(&bar))?;
         bar.finish_and_clear();
         // Every output is staged first and committed only when all were
         // written: a failure leaves none of them behind.

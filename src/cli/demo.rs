@@ -124,6 +124,8 @@ pub(crate) fn demo(a: &DemoArgs) -> Result<()> {
     let cal = Calibration::default();
     write_tiff(&dir.join("stack.tif"), s.stack.view(), &cal)?;
     write_tiff(&dir.join("truth.tif"), StackView::U8(s.truth.view()), &cal)?;
+    // With the torch feature: a U-Net trained on weak labels of other stacks.
+    let unet = super::unet::demo_column(dir, s.stack.view(), &p)?;
     println!(
         "\n{:<8} {:>7} {:>7} {:>9} {:>7} {:>9}",
         "preset", "IoU", "Dice", "precision", "recall", "time"
@@ -156,6 +158,19 @@ pub(crate) fn demo(a: &DemoArgs) -> Result<()> {
         )?;
         masks.push(seg.mask);
     }
+    if let Some((mask, secs)) = unet {
+        let e = evaluate(mask.view(), s.truth.view())?.stack;
+        println!(
+            "{:<8} {:>7.3} {:>7.3} {:>9.3} {:>7.3} {:>7.0}ms",
+            "unet",
+            e.iou,
+            e.dice,
+            e.precision,
+            e.recall,
+            secs * 1e3
+        );
+        masks.push(mask);
+    }
     let slices = pick_slices(p.depth, 5);
     let cols: Vec<Column> = std::iter::once(Column { mask: None })
         .chain(masks.iter().map(|m| Column {
@@ -165,9 +180,17 @@ pub(crate) fn demo(a: &DemoArgs) -> Result<()> {
     let picture = montage(s.stack.view(), &slices, Some(s.truth.view()), &cols);
     let png = dir.join("montage.png");
     write_png_rgb(&png, &picture)?;
+    let (files, columns) = if masks.len() > 2 {
+        (
+            ", prob_unet.tif, unet.safetensors",
+            "image | truth | default | paper | unet",
+        )
+    } else {
+        ("", "image | truth | default | paper")
+    };
     println!(
-        "\nwrote {}: stack.tif, truth.tif, mask_*.tif, focus_map_*.tif and montage.png\n\
-         montage: rows are slices {slices:?}; columns are image | truth | default | paper\n\
+        "\nwrote {}: stack.tif, truth.tif, mask_*.tif, focus_map_*.tif{files} and montage.png\n\
+         montage: rows are slices {slices:?}; columns are {columns}\n\
          (green: in focus and found, red: found but not in focus, blue: in focus but missed)",
         dir.display()
     );

@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod outputs;
+mod unet;
 
 use clap::{Args, Parser, Subcommand};
 use infocus::segment::{Preset, SegmentParams};
@@ -14,7 +15,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "infocus", version, about = "Find the in-focus pixels of every slice of a focal stack", long_about = None)]
 struct Cli {
-    /// Worker threads, at least 1 (default: all cores). Results do not depend on it.
+    /// Worker threads, at least 1 (default: all cores). Results do not depend
+    /// on it, except U-Net training (libtorch computes with as many threads).
     #[arg(long, global = true)]
     threads: Option<usize>,
     #[command(subcommand)]
@@ -33,6 +35,12 @@ enum Command {
     Eval(EvalArgs),
     /// Make a synthetic stack, segment it with both presets, score and show them.
     Demo(demo::DemoArgs),
+    /// Train a U-Net on the weak labels a rule preset makes for the stacks.
+    Train(unet::TrainArgs),
+    /// Fine-tune a U-Net on manual masks.
+    Finetune(unet::FinetuneArgs),
+    /// In-focus masks (and probabilities) from a U-Net model.
+    Predict(unet::PredictArgs),
 }
 
 /// How the focus scores are computed (shared by focus-map and segment).
@@ -147,9 +155,38 @@ pub(crate) struct SegmentArgs {
     /// Also write the all-in-focus image.
     #[arg(long)]
     all_in_focus: Option<PathBuf>,
+    /// rule (a preset, see --preset) or unet (a trained model, see --model;
+    /// the focus map is then its probabilities).
+    #[arg(long = "method", default_value = "rule")]
+    how: String,
+    /// The U-Net model file of --method unet.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[command(flatten)]
+    unet: unet::PredictFlags,
 }
 
 impl SegmentArgs {
+    /// The segmentation method these flags describe.
+    pub(crate) fn method(&self) -> Result<unet::Method> {
+        let m = &self.how;
+        let rule_flags = self.threshold.is_some()
+            || self.method.preset.is_some()
+            || self.method.measure.is_some()
+            || self.method.window.is_some()
+            || self.method.strides.is_some()
+            || self.method.dof.is_some()
+            || self.method.min_contrast.is_some()
+            || self.method.radius.is_some()
+            || self.method.smoothing.is_some();
+        if m.trim().eq_ignore_ascii_case("unet") && rule_flags {
+            return Err(Error::invalid(
+                "--preset, --threshold and the map and band flags set the rule method; drop them with --method unet",
+            ));
+        }
+        unet::Method::new(m, self.model.as_deref(), &self.unet, || self.params())
+    }
+
     pub(crate) fn params(&self) -> Result<SegmentParams> {
         let mut p = self.method.params()?;
         p.threshold = self
@@ -176,6 +213,7 @@ pub(crate) struct EvalArgs {
 
 /// Runs the tool; errors become one line on stderr and a non-zero exit.
 pub fn main() -> ExitCode {
+    unet::calm_openmp();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -206,6 +244,10 @@ pub fn main() -> ExitCode {
             eprintln!("infocus: error: cannot set {n} threads: {e}");
             return ExitCode::FAILURE;
         }
+        if infocus::unet::AVAILABLE {
+            // libtorch's own threads, for train, finetune, predict and --method unet.
+            let _ = infocus::unet::set_threads(n);
+        }
     }
     outputs::install_interrupt_handler();
     let result = match &cli.command {
@@ -214,6 +256,9 @@ pub fn main() -> ExitCode {
         Command::Synth(a) => demo::synth(a),
         Command::Eval(a) => commands::eval(a),
         Command::Demo(a) => demo::demo(a),
+        Command::Train(a) => unet::train(a),
+        Command::Finetune(a) => unet::finetune(a),
+        Command::Predict(a) => unet::predict(a),
     };
     if outputs::interrupted() {
         // Stopped by the user: a command that still finished everything

@@ -17,6 +17,7 @@
 mod args;
 mod panic;
 mod status;
+mod unet;
 
 pub use args::{
     INFOCUS_MEASURE_BRENNER, INFOCUS_MEASURE_DWT, INFOCUS_MEASURE_ENTROPY,
@@ -24,6 +25,15 @@ pub use args::{
     INFOCUS_MEASURE_VARIANCE, INFOCUS_MEASURE_VOLLATH, INFOCUS_PIXEL_F32, INFOCUS_PIXEL_U8,
     INFOCUS_PIXEL_U16, INFOCUS_PRESET_DEFAULT, INFOCUS_PRESET_PAPER, INFOCUS_THRESHOLD_FIXED,
     INFOCUS_THRESHOLD_OTSU_SLICE, INFOCUS_THRESHOLD_OTSU_STACK, INFOCUS_THRESHOLD_PRESET,
+};
+pub use unet::{
+    INFOCUS_NORM_BATCH, INFOCUS_NORM_INSTANCE, INFOCUS_NORM_NONE, InfocusModel,
+    InfocusPredictParams, InfocusTrainParams, InfocusUnetConfig, infocus_epoch_fn,
+    infocus_finetune_params_default, infocus_model_config, infocus_model_device,
+    infocus_model_free, infocus_model_load, infocus_model_new, infocus_model_save,
+    infocus_predict_params_default, infocus_train_params_default, infocus_unet_available,
+    infocus_unet_config_default, infocus_unet_config_paper, infocus_unet_finetune,
+    infocus_unet_predict, infocus_unet_train,
 };
 pub use status::{
     INFOCUS_ERR_CANCELLED, INFOCUS_ERR_INVALID, INFOCUS_ERR_IO, INFOCUS_ERR_NULL,

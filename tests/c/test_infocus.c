@@ -725,6 +725,250 @@ static void test_product_errors(void) {
     }
 }
 
+/* ---------------------------------------------------------------- U-Net */
+
+typedef struct {
+    int calls;
+    uint32_t last_epoch, epochs;
+    double last_loss, last_iou;
+    uint32_t cancel_at; /* 0: never */
+    int bad_args;
+} EpochTracker;
+
+static int32_t track_epoch(uint32_t epoch, uint32_t epochs, double loss, double val_iou, void *user_data) {
+    EpochTracker *t = (EpochTracker *)user_data;
+    t->calls++;
+    if (epoch != t->last_epoch + 1 || epoch > epochs || !(loss >= 0.0) || !(val_iou >= 0.0 && val_iou <= 1.0))
+        t->bad_args++;
+    t->last_epoch = epoch;
+    t->epochs = epochs;
+    t->last_loss = loss;
+    t->last_iou = val_iou;
+    return t->cancel_at != 0 && epoch >= t->cancel_at;
+}
+
+/* A temporary file name for this run (removed by the caller). */
+static void temp_path(char *buf, size_t len, const char *name) {
+    const char *dir = getenv("TMPDIR");
+    snprintf(buf, len, "%s/infocus_c_%lx_%s", dir && dir[0] ? dir : "/tmp", (unsigned long)(uintptr_t)buf, name);
+}
+
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL, "cannot write %s", path);
+    if (f) {
+        CHECK(fwrite(data, 1, n, f) == n, "short write to %s", path);
+        fclose(f);
+    }
+}
+
+/* A stack whose middle slices are sharp 2 x 2 blocks in one half and
+ * whose other slices and half are smooth. */
+static void unet_stack(uint8_t *s, size_t z, size_t h, size_t w) {
+    size_t k, y, x;
+    for (k = 0; k < z; k++)
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++) {
+                int sharp = (k == z / 2 || k == z / 2 - 1) && x < w / 2;
+                s[(k * h + y) * w + x] = (uint8_t)(sharp ? 60 + 120 * blocks(y, x) : 100 + (int)((x + y + k) % 7));
+            }
+}
+
+static void test_unet_unsupported(void) {
+    InfocusUnetConfig cfg = infocus_unet_config_default();
+    InfocusPredictParams pp = infocus_predict_params_default();
+    InfocusModel *m = NULL;
+    uint8_t stack[8] = {0}, mask[8];
+    EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_ERR_UNSUPPORTED, "model_new without torch");
+    CHECK(strstr(infocus_last_error(), "--features torch") != NULL, "no hint in '%s'", infocus_last_error());
+    EXPECT_STATUS(infocus_model_load("model.safetensors", NULL, &m), INFOCUS_ERR_UNSUPPORTED,
+                  "model_load without torch");
+    EXPECT_STATUS(infocus_unet_predict(NULL, stack, INFOCUS_PIXEL_U8, 2, 2, 2, &pp, mask, 8, NULL, 0, NULL, NULL),
+                  INFOCUS_ERR_UNSUPPORTED, "predict without torch");
+    CHECK(m == NULL, "a failed model_new wrote out");
+    CHECK(strcmp(infocus_model_device(NULL), "") == 0, "device of NULL");
+    infocus_model_free(NULL);
+    printf("U-Net: not in this build (INFOCUS_ERR_UNSUPPORTED checked)\n");
+}
+
+static void test_unet(void) {
+    enum { Z = 6, H = 32, W = 32, N = Z * H * W, OZ = 3, OH = 30, OW = 17, ON = OZ * OH * OW };
+    static uint8_t stack[N], stack2[N], mask[N], mask2[N], masks[N], odd[ON], odd_mask[ON];
+    static float prob[N], prob2[N];
+    const void *stacks[2] = {stack, stack2};
+    const uint8_t *mask_list[2] = {masks, masks};
+    uint8_t annotated[2 * Z];
+    InfocusUnetConfig cfg = infocus_unet_config_default(), got;
+    InfocusUnetConfig paper = infocus_unet_config_paper();
+    InfocusTrainParams tp = infocus_train_params_default();
+    InfocusTrainParams fp = infocus_finetune_params_default();
+    InfocusPredictParams pp = infocus_predict_params_default();
+    InfocusModel *m = NULL, *m2 = NULL;
+    EpochTracker et;
+    char path[512], junk[512];
+    FILE *f;
+    long size;
+    size_t i;
+    int same;
+
+    CHECK(cfg.depth == 3 && cfg.base_channels == 8 && cfg.norm == INFOCUS_NORM_BATCH, "default config %u %u %d",
+          cfg.depth, cfg.base_channels, cfg.norm);
+    CHECK(paper.depth == 3 && paper.base_channels == 16 && paper.norm == INFOCUS_NORM_INSTANCE, "paper config");
+    CHECK(tp.epochs == 100 && tp.learning_rate == 1e-3 && tp.preset == INFOCUS_PRESET_DEFAULT && tp.augment,
+          "train defaults");
+    CHECK(fp.learning_rate < tp.learning_rate && fp.bce_weight == 0.95 && fp.dice_weight == 0.05, "finetune defaults");
+    CHECK(pp.threshold == 0.5f && pp.tile == 256, "predict defaults");
+    if (!infocus_unet_available()) {
+        test_unet_unsupported();
+        return;
+    }
+
+    /* Making a model: argument errors, then a tiny one. */
+    cfg.depth = 2;
+    cfg.base_channels = 4;
+    EXPECT_STATUS(infocus_model_new(NULL, "cpu", 1, &m), INFOCUS_ERR_NULL, "model_new NULL config");
+    EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, NULL), INFOCUS_ERR_NULL, "model_new NULL out");
+    EXPECT_STATUS(infocus_model_new(&cfg, "tpu", 1, &m), INFOCUS_ERR_INVALID, "model_new device tpu");
+    cfg.norm = 9;
+    EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_ERR_INVALID, "model_new norm 9");
+    cfg.norm = INFOCUS_NORM_BATCH;
+    cfg.depth = 0;
+    EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_ERR_INVALID, "model_new depth 0");
+    cfg.depth = 2;
+    CHECK(m == NULL, "a failed model_new wrote out");
+    EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_OK, "model_new");
+    if (m == NULL) return;
+    CHECK(strcmp(infocus_model_device(m), "cpu") == 0, "device '%s'", infocus_model_device(m));
+    EXPECT_STATUS(infocus_model_config(m, &got), INFOCUS_OK, "model_config");
+    CHECK(got.depth == 2 && got.base_channels == 4 && got.norm == INFOCUS_NORM_BATCH, "config back");
+
+    /* Train on the default preset's weak labels, two epochs. */
+    unet_stack(stack, Z, H, W);
+    for (i = 0; i < N; i++) stack2[i] = (uint8_t)(255 - stack[i]);
+    tp.epochs = 2;
+    tp.patch = 16;
+    tp.batch = 4;
+    memset(&et, 0, sizeof et);
+    EXPECT_STATUS(infocus_unet_train(m, stacks, 2, INFOCUS_PIXEL_U8, Z, H, W, &tp, track_epoch, &et), INFOCUS_OK,
+                  "train");
+    CHECK(et.calls == 2 && et.epochs == 2 && et.bad_args == 0, "epoch callback: %d calls, %d bad", et.calls,
+          et.bad_args);
+    printf("U-Net trained 2 epochs: loss %.4f, validation IoU %.3f\n", et.last_loss, et.last_iou);
+
+    EXPECT_STATUS(infocus_unet_predict(m, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask, N, prob, N, NULL, NULL),
+                  INFOCUS_OK, "predict");
+    for (same = 1, i = 0; i < N; i++) same &= (prob[i] >= 0.0f && prob[i] <= 1.0f) && mask[i] == (prob[i] > 0.5f ? 255 : 0);
+    CHECK(same, "mask is not prob > 0.5");
+
+    /* A cancelled training leaves the model as it was. */
+    memset(&et, 0, sizeof et);
+    et.cancel_at = 1;
+    EXPECT_STATUS(infocus_unet_train(m, stacks, 2, INFOCUS_PIXEL_U8, Z, H, W, &tp, track_epoch, &et),
+                  INFOCUS_ERR_CANCELLED, "cancelled train");
+    CHECK(et.calls == 1, "cancel after epoch 1: %d calls", et.calls);
+    EXPECT_STATUS(infocus_unet_predict(m, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask2, N, prob2, N, NULL, NULL),
+                  INFOCUS_OK, "predict after cancel");
+    CHECK(memcmp(prob, prob2, sizeof prob) == 0, "a cancelled training changed the model");
+
+    /* Any size. */
+    for (i = 0; i < ON; i++) odd[i] = (uint8_t)((i * 37) % 251);
+    EXPECT_STATUS(infocus_unet_predict(m, odd, INFOCUS_PIXEL_U8, OZ, OH, OW, &pp, odd_mask, ON, NULL, 0, NULL, NULL),
+                  INFOCUS_OK, "predict 3 x 30 x 17");
+
+    /* Save, load, same predictions. */
+    temp_path(path, sizeof path, "model.safetensors");
+    EXPECT_STATUS(infocus_model_save(m, path), INFOCUS_OK, "save");
+    EXPECT_STATUS(infocus_model_load(path, "cpu", &m2), INFOCUS_OK, "load");
+    if (m2 != NULL) {
+        EXPECT_STATUS(infocus_unet_predict(m2, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask2, N, prob2, N, NULL, NULL),
+                      INFOCUS_OK, "predict with the loaded model");
+        CHECK(memcmp(prob, prob2, sizeof prob) == 0, "save -> load changed the predictions");
+        infocus_model_free(m2);
+        m2 = NULL;
+    }
+
+    /* Damaged, foreign and missing files: INFOCUS_ERR_IO, out untouched. */
+    temp_path(junk, sizeof junk, "junk.safetensors");
+    write_file(junk, "definitely not a model", 22);
+    EXPECT_STATUS(infocus_model_load(junk, NULL, &m2), INFOCUS_ERR_IO, "load junk");
+    CHECK(strstr(infocus_last_error(), junk) != NULL, "the message does not name the file: %s", infocus_last_error());
+    f = fopen(path, "rb");
+    CHECK(f != NULL, "reopen %s", path);
+    if (f) {
+        static unsigned char buf[1 << 20];
+        size = (long)fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        write_file(junk, buf, (size_t)size / 2);
+        EXPECT_STATUS(infocus_model_load(junk, NULL, &m2), INFOCUS_ERR_IO, "load a truncated model");
+        buf[20] ^= 0x40;
+        write_file(junk, buf, (size_t)size);
+        EXPECT_STATUS(infocus_model_load(junk, NULL, &m2), INFOCUS_ERR_IO, "load a model with a damaged header");
+    }
+    remove(junk);
+    EXPECT_STATUS(infocus_model_load(junk, NULL, &m2), INFOCUS_ERR_IO, "load a missing file");
+    EXPECT_STATUS(infocus_model_load(NULL, NULL, &m2), INFOCUS_ERR_NULL, "load NULL path");
+    CHECK(infocus_model_load(path, "cuda:99", &m2) != INFOCUS_OK, "loaded onto cuda:99");
+    CHECK(m2 == NULL, "a failed load wrote out");
+    remove(path);
+
+    /* Argument errors leave outputs untouched. */
+    memset(mask2, 0x5A, sizeof mask2);
+    EXPECT_STATUS(infocus_unet_predict(NULL, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask2, N, NULL, 0, NULL, NULL),
+                  INFOCUS_ERR_NULL, "predict NULL model");
+    EXPECT_STATUS(infocus_unet_predict(m, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask2, N - 1, NULL, 0, NULL, NULL),
+                  INFOCUS_ERR_INVALID, "predict mask_len");
+    EXPECT_STATUS(infocus_unet_predict(m, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask2, N, prob2, 3, NULL, NULL),
+                  INFOCUS_ERR_INVALID, "predict prob_len");
+    pp.threshold = 2.0f;
+    EXPECT_STATUS(infocus_unet_predict(m, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask2, N, NULL, 0, NULL, NULL),
+                  INFOCUS_ERR_INVALID, "predict threshold 2");
+    pp.threshold = 0.5f;
+    for (same = 1, i = 0; i < N; i++) same &= mask2[i] == 0x5A;
+    CHECK(same, "a failed predict wrote its out buffer");
+    EXPECT_STATUS(infocus_model_save(NULL, path), INFOCUS_ERR_NULL, "save NULL model");
+    EXPECT_STATUS(infocus_model_save(m, NULL), INFOCUS_ERR_NULL, "save NULL path");
+    EXPECT_STATUS(infocus_unet_train(NULL, stacks, 2, INFOCUS_PIXEL_U8, Z, H, W, &tp, NULL, NULL), INFOCUS_ERR_NULL,
+                  "train NULL model");
+    EXPECT_STATUS(infocus_unet_train(m, stacks, 0, INFOCUS_PIXEL_U8, Z, H, W, &tp, NULL, NULL), INFOCUS_ERR_INVALID,
+                  "train 0 stacks");
+    tp.patch = 15;
+    EXPECT_STATUS(infocus_unet_train(m, stacks, 2, INFOCUS_PIXEL_U8, Z, H, W, &tp, NULL, NULL), INFOCUS_ERR_INVALID,
+                  "train patch 15");
+    tp.patch = 16;
+
+    /* Fine-tune on hand masks: the sharp half of the middle slices. */
+    memset(masks, 0, sizeof masks);
+    for (i = 0; i < N; i++) {
+        size_t k = i / (H * W), x = i % W;
+        if ((k == Z / 2 || k == Z / 2 - 1) && x < W / 2) masks[i] = 255;
+    }
+    fp.epochs = 2;
+    fp.patch = 16;
+    memset(&et, 0, sizeof et);
+    EXPECT_STATUS(infocus_unet_finetune(m, stacks, mask_list, 2, INFOCUS_PIXEL_U8, Z, H, W, NULL, 0, &fp, track_epoch,
+                                        &et),
+                  INFOCUS_OK, "finetune on the slices with a mask");
+    CHECK(et.calls == 2 && et.bad_args == 0, "finetune epochs: %d calls", et.calls);
+    memset(annotated, 0, sizeof annotated);
+    annotated[0] = annotated[Z + 1] = 1;
+    EXPECT_STATUS(infocus_unet_finetune(m, stacks, mask_list, 2, INFOCUS_PIXEL_U8, Z, H, W, annotated, 2 * Z, &fp,
+                                        NULL, NULL),
+                  INFOCUS_OK, "finetune on listed slices (empty masks there)");
+    EXPECT_STATUS(infocus_unet_finetune(m, stacks, mask_list, 2, INFOCUS_PIXEL_U8, Z, H, W, annotated, Z, &fp, NULL,
+                                        NULL),
+                  INFOCUS_ERR_INVALID, "finetune annotated_len");
+    memset(annotated, 0, sizeof annotated);
+    EXPECT_STATUS(infocus_unet_finetune(m, stacks, mask_list, 2, INFOCUS_PIXEL_U8, Z, H, W, annotated, 2 * Z, &fp,
+                                        NULL, NULL),
+                  INFOCUS_ERR_INVALID, "finetune with no annotated slice");
+    mask_list[1] = NULL;
+    EXPECT_STATUS(infocus_unet_finetune(m, stacks, mask_list, 2, INFOCUS_PIXEL_U8, Z, H, W, NULL, 0, &fp, NULL, NULL),
+                  INFOCUS_ERR_NULL, "finetune NULL mask");
+
+    infocus_model_free(m);
+    infocus_model_free(NULL);
+}
+
 int main(void) {
     test_version_and_names();
     test_defaults();
@@ -743,6 +987,7 @@ int main(void) {
     test_map_errors();
     test_segment_errors();
     test_product_errors();
+    test_unet();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
