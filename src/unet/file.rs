@@ -89,6 +89,10 @@ impl ModelFile {
 
     /// Reads and validates an infocus model file.
     pub fn read(path: &Path) -> Result<Self> {
+        // The bytes and the decoded weights: twice the file, at most.
+        let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+        crate::limits::check(2 * u128::from(len), &format!("a {len}-byte model file"))
+            .map_err(|problem| Error::format(path, None, problem))?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::decode(&bytes).map_err(|problem| Error::format(path, None, problem))
     }
@@ -128,6 +132,23 @@ impl ModelFile {
             .ok_or_else(|| format!("the metadata lacks '{key}'"))?;
         serde_json::from_str(s).map_err(|e| format!("metadata '{key}' is not valid JSON: {e}"))
     }
+}
+
+/// Checks the bytes of a model file the way [`Model::load`](super::Model::load)
+/// does before any byte reaches libtorch: the safetensors container (header,
+/// offsets, finite F32 data), the infocus format and version, and the
+/// architecture, normalisation and training history in the metadata. Needs
+/// no libtorch, so tools and the fuzz tests can use it in any build (whether
+/// the weights fit the architecture is checked only when loading). `Err`
+/// says what is wrong.
+pub fn validate(bytes: &[u8]) -> Result<(), String> {
+    let f = ModelFile::decode(bytes)?;
+    super::UnetConfig::from_json(&f.json("architecture")?).map_err(|e| e.to_string())?;
+    super::Normalisation::from_json(&f.json("normalisation")?).map_err(|e| e.to_string())?;
+    if f.metadata.contains_key("training") && !f.json("training")?.is_array() {
+        return Err("metadata 'training' is not a list".into());
+    }
+    Ok(())
 }
 
 /// The safetensors container: header, offsets, F32 data. Every check a
