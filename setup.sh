@@ -79,6 +79,51 @@ if [ "$want" != "$have" ]; then
     echo "$want" > "$STAMP"
     summary_pip="pip: installed $REQS"
 fi
+# --- libtorch for the U-Net (cargo feature `torch`) ---------------------------
+# tch 0.26 binds libtorch 2.13.0 exactly. The only reachable source is PyPI's
+# torch wheel (CUDA build for Linux). INFOCUS_TORCH selects what is installed
+# into .libtorch (see .cargo/config.toml):
+#   cpu  (default) torch + the two small CUDA runtime wheels libtorch needs to
+#        load: ~1.2 GB, ~20-60 s; CPU only.
+#   cuda the full wheel with every CUDA library (~4.7 GB); build with
+#        `--features cuda` to use a GPU.
+#   none skip (the U-Net is then unavailable: build without `--features torch`).
+TORCH_MODE="${INFOCUS_TORCH:-cpu}"
+TORCH_DIR="$ROOT/.libtorch"
+TORCH_STAMP="$TORCH_DIR/.infocus-torch"
+summary_torch="libtorch: skipped (INFOCUS_TORCH=none)"
+case "$TORCH_MODE" in
+    cpu)  TORCH_PKGS="torch==2.13.0 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85"; TORCH_DEPS="--no-deps" ;;
+    cuda) TORCH_PKGS="torch==2.13.0"; TORCH_DEPS="" ;;
+    none) TORCH_PKGS="" ;;
+    *) die "INFOCUS_TORCH must be cpu, cuda or none (got '$TORCH_MODE')" ;;
+esac
+if [ -n "$TORCH_PKGS" ]; then
+    want_torch="$TORCH_MODE $TORCH_PKGS"
+    if [ "$(cat "$TORCH_STAMP" 2>/dev/null || true)" = "$want_torch" ] &&
+       [ -f "$TORCH_DIR/torch/lib/libtorch_cpu.so" ]; then
+        summary_torch="libtorch: 2.13.0 ($TORCH_MODE) present"
+    elif [ "$(cat "$TORCH_STAMP" 2>/dev/null || true)" = "cuda torch==2.13.0" ] &&
+         [ "$TORCH_MODE" = cpu ] && [ -f "$TORCH_DIR/torch/lib/libtorch_cpu.so" ]; then
+        # A CUDA install also serves the CPU: never downgrade it.
+        summary_torch="libtorch: 2.13.0 (cuda) present"
+    else
+        log "installing libtorch 2.13.0 ($TORCH_MODE) from PyPI into $TORCH_DIR"
+        tt=$(date +%s)
+        tmp_torch="$TORCH_DIR.partial"
+        rm -rf "$tmp_torch"
+        # shellcheck disable=SC2086
+        PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+            "$VENV/bin/python" -m pip install -q --no-cache-dir $TORCH_DEPS \
+            --target "$tmp_torch" $TORCH_PKGS </dev/null >&2 ||
+            { rm -rf "$tmp_torch"; die "pip could not install $TORCH_PKGS (is PyPI reachable?)"; }
+        rm -rf "$TORCH_DIR"
+        mv "$tmp_torch" "$TORCH_DIR"
+        echo "$want_torch" > "$TORCH_STAMP"
+        summary_torch="libtorch: installed 2.13.0 ($TORCH_MODE, $(du -sh "$TORCH_DIR" | cut -f1)) in $(( $(date +%s) - tt ))s"
+    fi
+fi
+
 py_version="$("$VENV/bin/python" -c 'import platform; print(platform.python_version())')"
 
-echo "setup.sh: ok in $(( $(date +%s) - t0 ))s (cargo $cargo_version, .venv python $py_version; $summary_apt; $summary_pip)"
+echo "setup.sh: ok in $(( $(date +%s) - t0 ))s (cargo $cargo_version, .venv python $py_version; $summary_apt; $summary_pip; $summary_torch)"

@@ -9,5 +9,5 @@ if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
     export CARGO_TARGET_DIR=/var/tmp/infocus-ci-target
 fi
 # Rust: the library, the CLI, the C program built against the header.
-cargo test --release --tests
-cargo test --release --doc
+cargo test --release --features torch --tests
+cargo test --release --features torch --doc
