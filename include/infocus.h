@@ -683,41 +683,45 @@ int32_t infocus_model_load(const char *path,
  * existing file at `path` is left as it was.
  *
  * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
- * (model or path), `INFOCUS_ERR_INVALID` (path not UTF-8),
+ * (model or path), `INFOCUS_ERR_INVALID` (path not UTF-8, or a model that
+ * is not live: freed, or never made by infocus),
  * `INFOCUS_ERR_IO`, `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
  *
  * # Safety
- * `model` comes from `infocus_model_new`/`_load` and is not freed; `path` is
- * a NUL-terminated string.
+ * No other thread frees the model during the call; `path` is a
+ * NUL-terminated string.
  */
 int32_t infocus_model_save(const struct InfocusModel *model,
                            const char *path);
 
 /**
- * Releases a model. NULL is a no-op.
+ * Releases a model. NULL is a no-op, and so is a handle that is not live
+ * (already freed, or never a model): a double free is ignored, not a crash.
  *
  * # Safety
- * `model` is NULL or comes from `infocus_model_new`/`_load` and was not freed.
+ * `model` is NULL or a pointer; no other thread uses the model during the call.
  */
 void infocus_model_free(struct InfocusModel *model);
 
 /**
- * The device the model computes on ("cpu", "cuda:0"); "" for NULL. The
- * string lives as long as the model.
+ * The device the model computes on ("cpu", "cuda:0"); "" for NULL or a
+ * handle that is not live. The string lives as long as the model.
  *
  * # Safety
- * `model` is NULL or a live model.
+ * No other thread frees the model during the call.
  */
 const char *infocus_model_device(const struct InfocusModel *model);
 
 /**
  * The model's architecture, into `out`.
  *
- * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`,
- * `INFOCUS_ERR_PANIC`.
+ * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
+ * (model or out), `INFOCUS_ERR_INVALID` (a model that is not live: freed,
+ * or never made by infocus), `INFOCUS_ERR_PANIC`.
  *
  * # Safety
- * `model` is a live model, `out` points to a writable config.
+ * No other thread frees the model during the call; `out` points to a
+ * writable config.
  */
 int32_t infocus_model_config(const struct InfocusModel *model,
                              struct InfocusUnetConfig *out);
@@ -733,7 +737,8 @@ int32_t infocus_model_config(const struct InfocusModel *model,
  * - `progress`, `user_data`: optional; called after every epoch.
  *
  * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
- * (model, stacks, a stack, params), `INFOCUS_ERR_INVALID` (dimensions,
+ * (model, stacks, a stack, params), `INFOCUS_ERR_INVALID` (a model that is
+ * not live, dimensions,
  * pixel type, preset, a bad training parameter, NaN in a float stack),
  * `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
  *
@@ -796,7 +801,8 @@ int32_t infocus_unet_finetune(struct InfocusModel *model,
  * - `progress`, `user_data`: optional; one unit per finished slice.
  *
  * Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
- * (model, stack, params, out_mask), `INFOCUS_ERR_INVALID` (dimensions,
+ * (model, stack, params, out_mask), `INFOCUS_ERR_INVALID` (a model that is
+ * not live, dimensions,
  * lengths, pixel type, a bad parameter, NaN in a float stack),
  * `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
  *

@@ -1619,9 +1619,14 @@ fn error_table() -> String {
          \x20 32-bit floats gives `INFOCUS_ERR_INVALID` with a message saying so (rescale\n\
          \x20 the stack), never a map of infinities.\n\
          * What cannot be detected: a pointer to a buffer shorter than its length\n\
-         \x20 says, or freed, or written by another thread during the call. (There are\n\
-         \x20 no model handles yet; when the U-Net's arrive, a handle used after its\n\
-         \x20 free function will be detected where it can be and documented here.)\n\n",
+         \x20 says, or freed, or written by another thread during the call.\n\
+         * Model handles: every function that takes one checks that it is live (made\n\
+         \x20 by `infocus_model_new`/`_load` and not freed); a freed, twice-freed or\n\
+         \x20 made-up handle is `INFOCUS_ERR_INVALID` and is never read, and\n\
+         \x20 `infocus_model_free` ignores it (a double free is not a crash). Not\n\
+         \x20 detectable: a freed handle whose address a newer model has since been\n\
+         \x20 given (it then names that model), and a model freed by another thread\n\
+         \x20 during a call that uses it.\n\n",
     );
     for (name, statuses) in documented() {
         s.push_str(&format!("## `{name}`\n\n"));

@@ -23,7 +23,8 @@ use crate::unet::{
 use ndarray::ArrayView3;
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// `norm` of a U-Net without normalisation.
 pub const INFOCUS_NORM_NONE: i32 = 0;
@@ -279,6 +280,42 @@ fn handle(model: Model) -> Box<InfocusModel> {
     Box::new(InfocusModel { model, device })
 }
 
+/// Addresses of the models made here and not yet freed. Every function that
+/// takes a model looks it up first, so that a freed (or twice-freed) handle,
+/// or a pointer that never was a model, is refused rather than read: C
+/// callers keep stale handles in long-running programs. Not detectable: a
+/// freed handle whose address a newer model has since been given (it then
+/// names that model).
+static LIVE: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
+
+/// The live set; a panic elsewhere while it was held cannot have left it
+/// half-changed (single inserts and removes), so a poisoned lock is used as is.
+fn live_set() -> MutexGuard<'static, BTreeSet<usize>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A new handle for `model`, registered as live.
+fn register(model: Model) -> *mut InfocusModel {
+    let p = Box::into_raw(handle(model));
+    live_set().insert(p as usize);
+    p
+}
+
+/// Checks that `model` is a live handle: NULL is `INFOCUS_ERR_NULL`, a freed
+/// or unknown pointer `INFOCUS_ERR_INVALID`.
+fn live(model: *const InfocusModel) -> Result<(), Failure> {
+    args::non_null(model, "model")?;
+    if live_set().contains(&(model as usize)) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "model {model:p} is not a live model: it was freed with infocus_model_free, \
+             or it did not come from infocus_model_new or infocus_model_load"
+        ))
+        .into())
+    }
+}
+
 /// `n` pointers from a C array of pointers, each checked not NULL.
 ///
 /// # Safety
@@ -422,7 +459,7 @@ pub unsafe extern "C" fn infocus_model_new(
         let (c, d) = unsafe { (to_config(args::deref(config, "config")?)?, to_device(device)?) };
         let model = Model::new(c, d, seed)?;
         // SAFETY: not NULL; the caller vouches it is writable.
-        unsafe { out.write(Box::into_raw(handle(model))) };
+        unsafe { out.write(register(model)) };
         Ok(())
     })
 }
@@ -455,7 +492,7 @@ pub unsafe extern "C" fn infocus_model_load(
         let (path, d) = unsafe { (PathBuf::from(text(path, "path")?), to_device(device)?) };
         let model = Model::load(&path, d)?;
         // SAFETY: not NULL; the caller vouches it is writable.
-        unsafe { out.write(Box::into_raw(handle(model))) };
+        unsafe { out.write(register(model)) };
         Ok(())
     })
 }
@@ -464,49 +501,52 @@ pub unsafe extern "C" fn infocus_model_load(
 /// existing file at `path` is left as it was.
 ///
 /// Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
-/// (model or path), `INFOCUS_ERR_INVALID` (path not UTF-8),
+/// (model or path), `INFOCUS_ERR_INVALID` (path not UTF-8, or a model that
+/// is not live: freed, or never made by infocus),
 /// `INFOCUS_ERR_IO`, `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
-/// `model` comes from `infocus_model_new`/`_load` and is not freed; `path` is
-/// a NUL-terminated string.
+/// No other thread frees the model during the call; `path` is a
+/// NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn infocus_model_save(model: *const InfocusModel, path: *const c_char) -> i32 {
     panic::status(|| {
         unsupported()?;
-        // SAFETY: the caller vouches for the pointers.
+        live(model)?;
+        // SAFETY: live, so a model made here; the caller vouches for the path.
         let (m, path) = unsafe { (args::deref(model, "model")?, PathBuf::from(text(path, "path")?)) };
         m.model.save(&path)?;
         Ok(())
     })
 }
 
-/// Releases a model. NULL is a no-op.
+/// Releases a model. NULL is a no-op, and so is a handle that is not live
+/// (already freed, or never a model): a double free is ignored, not a crash.
 ///
 /// # Safety
-/// `model` is NULL or comes from `infocus_model_new`/`_load` and was not freed.
+/// `model` is NULL or a pointer; no other thread uses the model during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn infocus_model_free(model: *mut InfocusModel) {
     panic::guard(|| {
-        if !model.is_null() {
-            // SAFETY: the caller vouches it came from Box::into_raw here.
+        if !model.is_null() && live_set().remove(&(model as usize)) {
+            // SAFETY: it was live, so it came from Box::into_raw in `register`.
             drop(unsafe { Box::from_raw(model) });
         }
     })
 }
 
-/// The device the model computes on ("cpu", "cuda:0"); "" for NULL. The
-/// string lives as long as the model.
+/// The device the model computes on ("cpu", "cuda:0"); "" for NULL or a
+/// handle that is not live. The string lives as long as the model.
 ///
 /// # Safety
-/// `model` is NULL or a live model.
+/// No other thread frees the model during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn infocus_model_device(model: *const InfocusModel) -> *const c_char {
     panic::guard(|| {
-        if model.is_null() {
+        if live(model).is_err() {
             c"".as_ptr()
         } else {
-            // SAFETY: the caller vouches for a live model.
+            // SAFETY: live, so a model made here.
             unsafe { &*model }.device.as_ptr()
         }
     })
@@ -514,11 +554,13 @@ pub unsafe extern "C" fn infocus_model_device(model: *const InfocusModel) -> *co
 
 /// The model's architecture, into `out`.
 ///
-/// Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`,
-/// `INFOCUS_ERR_PANIC`.
+/// Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
+/// (model or out), `INFOCUS_ERR_INVALID` (a model that is not live: freed,
+/// or never made by infocus), `INFOCUS_ERR_PANIC`.
 ///
 /// # Safety
-/// `model` is a live model, `out` points to a writable config.
+/// No other thread frees the model during the call; `out` points to a
+/// writable config.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn infocus_model_config(
     model: *const InfocusModel,
@@ -527,7 +569,8 @@ pub unsafe extern "C" fn infocus_model_config(
     panic::status(|| {
         unsupported()?;
         args::non_null(out, "out")?;
-        // SAFETY: the caller vouches for the pointers.
+        live(model)?;
+        // SAFETY: live, so a model made here.
         let m = unsafe { args::deref(model, "model")? };
         // SAFETY: not NULL; the caller vouches it is writable.
         unsafe { out.write(config_to_c(m.model.config())) };
@@ -545,7 +588,8 @@ pub unsafe extern "C" fn infocus_model_config(
 /// - `progress`, `user_data`: optional; called after every epoch.
 ///
 /// Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
-/// (model, stacks, a stack, params), `INFOCUS_ERR_INVALID` (dimensions,
+/// (model, stacks, a stack, params), `INFOCUS_ERR_INVALID` (a model that is
+/// not live, dimensions,
 /// pixel type, preset, a bad training parameter, NaN in a float stack),
 /// `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
 ///
@@ -567,7 +611,7 @@ pub unsafe extern "C" fn infocus_unet_train(
 ) -> i32 {
     panic::status(|| {
         unsupported()?;
-        args::non_null(model, "model")?;
+        live(model)?;
         args::non_null(params, "params")?;
         let pixel_type = args::pixel_type(pixel_type)?;
         let d = Dims::new(z, h, w)?;
@@ -640,7 +684,7 @@ pub unsafe extern "C" fn infocus_unet_finetune(
 ) -> i32 {
     panic::status(|| {
         unsupported()?;
-        args::non_null(model, "model")?;
+        live(model)?;
         args::non_null(params, "params")?;
         let pixel_type = args::pixel_type(pixel_type)?;
         let d = Dims::new(z, h, w)?;
@@ -700,7 +744,8 @@ pub unsafe extern "C" fn infocus_unet_finetune(
 /// - `progress`, `user_data`: optional; one unit per finished slice.
 ///
 /// Returns `INFOCUS_OK`, or `INFOCUS_ERR_UNSUPPORTED`, `INFOCUS_ERR_NULL`
-/// (model, stack, params, out_mask), `INFOCUS_ERR_INVALID` (dimensions,
+/// (model, stack, params, out_mask), `INFOCUS_ERR_INVALID` (a model that is
+/// not live, dimensions,
 /// lengths, pixel type, a bad parameter, NaN in a float stack),
 /// `INFOCUS_ERR_CANCELLED`, `INFOCUS_ERR_TORCH`, `INFOCUS_ERR_PANIC`.
 ///
@@ -726,7 +771,7 @@ pub unsafe extern "C" fn infocus_unet_predict(
 ) -> i32 {
     panic::status(|| {
         unsupported()?;
-        args::non_null(model, "model")?;
+        live(model)?;
         args::non_null(stack, "stack")?;
         args::non_null(params, "params")?;
         args::non_null(out_mask, "out_mask")?;
