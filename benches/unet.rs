@@ -4,6 +4,8 @@
 //! training epoch. Not a timed test: compare rows of one run.
 //!
 //! `INFOCUS_DEVICE=cuda` runs it on a GPU (a build with `--features cuda`).
+//! Run it with `OMP_WAIT_POLICY=PASSIVE` (as the CLI does for itself) on a
+//! machine with other busy processes: spinning OpenMP threads are slower.
 
 #[cfg(not(feature = "torch"))]
 fn main() {
@@ -62,9 +64,9 @@ mod imp {
             infocus::VERSION,
             tch::get_num_threads()
         );
-        println!("{:<52} {:>10} {:>12}", "case", "seconds", "Mpixel/s");
+        println!("{:<84} {:>9} {:>9}", "case", "seconds", "Mpixel/s");
         let row = |name: &str, pixels: usize, s: f64| {
-            println!("{name:<52} {s:>10.3} {:>12.2}", pixels as f64 / s / 1e6);
+            println!("{name:<84} {s:>9.3} {:>9.2}", pixels as f64 / s / 1e6);
         };
         for (name, config) in [
             ("default", UnetConfig::default()),
