@@ -9,6 +9,10 @@ cd "$ROOT"
 
 # Debian packages the project needs; extend this one list.
 APT_PKGS="python3 python3-venv build-essential"
+# Qt/napari headless under Xvfb (the napari plugin's tests).
+APT_PKGS="$APT_PKGS xvfb xauth libgl1 libegl1 libfontconfig1 fontconfig libdbus-1-3 libxkbcommon-x11-0
+  libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0
+  libxcb-xfixes0 libxcb-shape0 libxcb-cursor0"
 REQS="bindings/python/requirements-dev.txt"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.requirements.sha256"
