@@ -47,7 +47,10 @@ def output_name(image_name: str, output: str) -> str:
 
 def show(viewer, data, name: str, kind: str, **kwargs):
     """Adds a layer, or replaces the data of the layer of that name and kind."""
-    if name in viewer.layers and viewer.layers[name]._type_string == kind:
+    from napari.layers import Image, Labels
+
+    cls = {"image": Image, "labels": Labels}[kind]
+    if name in viewer.layers and isinstance(viewer.layers[name], cls):
         layer = viewer.layers[name]
         layer.data = data
         for k, v in kwargs.items():

@@ -429,16 +429,20 @@ class InfocusWidget(QWidget):
             self._error("segment (or predict) first: there is no in-focus stack to show in 3-D")
             return
         z = self.z_spacing.value()
-        for out in self.viewer.layers:
-            if (out is layer or out.name.startswith(name + " ")) and out.ndim == 3:
+        shape = np.shape(self.viewer.layers[focused].data)
+        for out in self.viewer.layers:  # the stack and every layer made from it
+            if isinstance(out, (Image, Labels)) and np.shape(out.data) == shape:
                 out.scale = (z, *tuple(out.scale)[-2:])
+                out.visible = False  # only the in-focus volume; any can be shown again
         vol = self.viewer.layers[focused]
         vol.visible = True
         vol.rendering = "mip"
         self.viewer.layers.selection.active = vol
         self.viewer.dims.ndisplay = 3
         self.viewer.reset_view()
-        self.viewer.camera.angles = (0.0, -35.0, 60.0)
+        scene = getattr(self.viewer, "scene", None)  # napari >= 0.9
+        camera = scene.camera if scene is not None else self.viewer.camera
+        camera.angles = (0.0, -35.0, 60.0)
 
 
 def _limits(stack: np.ndarray) -> tuple:
