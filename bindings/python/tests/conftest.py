@@ -14,6 +14,12 @@ import infocus
 
 ROOT = Path(__file__).resolve().parents[3]
 
+if os.environ.get("INFOCUS_TEST_INSTALLED") == "1":
+    # run_tests.sh: test the installed package and the library inside it.
+    pkg = Path(infocus.__file__).resolve().parent
+    assert "site-packages" in pkg.parts, f"testing {pkg}, not the installed package"
+    assert Path(infocus.library_path).resolve().parent == pkg / "_lib", infocus.library_path
+
 
 def _cli() -> Path:
     target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
