@@ -60,6 +60,9 @@ class BuildWithCargo(build_py):
         dest = Path(self.build_lib) / "infocus" / "_lib"
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(lib, dest / lib.name)
+        # The release profile keeps debug info (70 MB); the package needs none.
+        if shutil.which("strip"):
+            subprocess.run(["strip", "--strip-debug", str(dest / lib.name)], check=False)
         for folder, files in SAMPLES.items():
             src = ROOT / "tests" / "data" / "real" / folder
             if not src.is_dir():
