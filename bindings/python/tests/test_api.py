@@ -148,3 +148,22 @@ def test_unet_train_predict_save_load_finetune_match_the_cli(cli, tmp_path, smal
     assert loaded.predict(stack, with_prob=True)[1].tobytes() != prob.tobytes()
     loaded.close()
     assert "closed" in repr(loaded)
+
+
+def test_import_needs_neither_napari_nor_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, infocus; infocus.segment(infocus.synth(3, 16)[0]); "
+            "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'vispy') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_masks_of_any_type_are_nonzero_means_in_focus(small):
+    stack = small[0]
+    fmap = infocus.focus_map(stack, preset="paper", window=16, strides=[8])
+    mask = infocus.threshold_mask(fmap)
+    want = infocus.in_focus(stack, mask)
+    same(infocus.in_focus(stack, mask > 0), want)
+    same(infocus.in_focus(stack, (mask > 0).astype(np.int32) * 7), want)
