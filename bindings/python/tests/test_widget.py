@@ -150,7 +150,7 @@ def test_unet_train_predict_finetune_from_painted_slices(make_napari_viewer, qtb
 
     # Training reports epochs on the status line while the GUI thread runs.
     texts = []
-    w.runner._timer.timeout.connect(lambda: texts.append(w.status.text()))
+    w.runner.progressed.connect(lambda text: texts.append(w.status.text()))
     click(qtbot, w, w.train_button, "train")
     assert w.model is not None and "trained on 'tiny'" in w.model_label.text()
     assert any("epoch" in t for t in texts), texts

@@ -39,6 +39,7 @@ class Runner(QObject):
 
     started = Signal(str)
     finished = Signal(str, str)  # label, outcome: "ok" | "cancelled" | "error"
+    progressed = Signal(str)  # the status text, on the GUI thread
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -108,6 +109,7 @@ class Runner(QObject):
             self._pbar.update(done - self._shown)
             self._shown = done
         self.status = f"{self.label}: {describe(args)}"
+        self.progressed.emit(self.status)
 
     def _done(self, out, on_result) -> None:
         self._timer.stop()

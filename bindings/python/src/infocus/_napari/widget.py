@@ -96,7 +96,7 @@ class InfocusWidget(QWidget):
 
         self.runner.started.connect(lambda _label: self._set_busy(True))
         self.runner.finished.connect(lambda _label, _outcome: self._set_busy(False))
-        self.runner._timer.timeout.connect(lambda: self.status.setText(self.runner.status))
+        self.runner.progressed.connect(self.status.setText)
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed,
                       self.viewer.layers.events.reordered):
             event.connect(self._refresh_layers)
