@@ -9,6 +9,12 @@ cd "$ROOT"
 
 # Debian packages the project needs; extend this one list.
 APT_PKGS="python3 python3-venv build-essential"
+# Qt 5 and napari headless under Xvfb (the napari plugin's tests): the X
+# server, Mesa's software OpenGL for vispy, and what PyQt5's xcb plugin links.
+APT_PKGS="$APT_PKGS xvfb xauth libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libglib2.0-0
+  libfontconfig1 fontconfig libdbus-1-3 libx11-xcb1 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
+  libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0 libxcb-shape0
+  libxcb-sync1 libxcb-xkb1 libxcb-cursor0"
 REQS="bindings/python/requirements-dev.txt"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.requirements.sha256"

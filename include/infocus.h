@@ -162,6 +162,46 @@
 #define INFOCUS_ERR_PANIC 7
 
 /**
+ * `texture`: filtered noise, sigma 1 px.
+ */
+#define INFOCUS_TEXTURE_FINE 0
+
+/**
+ * `texture`: filtered noise, sigma 4 px.
+ */
+#define INFOCUS_TEXTURE_COARSE 1
+
+/**
+ * `texture`: separate cells (disks of fine texture) on empty background.
+ */
+#define INFOCUS_TEXTURE_SPARSE 2
+
+/**
+ * `texture`: filtered noise, sigma 2 px, absorbing 0.12 instead of 0.6.
+ */
+#define INFOCUS_TEXTURE_LOW_CONTRAST 3
+
+/**
+ * `surface`: a centred cap, highest in the middle.
+ */
+#define INFOCUS_SURFACE_DOME 0
+
+/**
+ * `surface`: a plane tilted along a random direction.
+ */
+#define INFOCUS_SURFACE_TILT 1
+
+/**
+ * `surface`: a smooth random field.
+ */
+#define INFOCUS_SURFACE_RANDOM 2
+
+/**
+ * `surface`: 3 or 4 flat terraces (not smooth).
+ */
+#define INFOCUS_SURFACE_STEPS 3
+
+/**
  * `norm` of a U-Net without normalisation.
  */
 #define INFOCUS_NORM_NONE 0
@@ -271,6 +311,57 @@ typedef struct InfocusSegmentParams {
 typedef int32_t (*infocus_progress_fn)(uint64_t done,
                                        uint64_t total,
                                        void *user_data);
+
+/**
+ * A synthetic focal stack (see `infocus_synth`); the fields are those of
+ * `infocus synth`.
+ */
+typedef struct InfocusSynthParams {
+    /**
+     * Number of slices Z (at least 1).
+     */
+    size_t depth;
+    /**
+     * Image height in pixels (at least 8).
+     */
+    size_t height;
+    /**
+     * Image width in pixels (at least 8).
+     */
+    size_t width;
+    /**
+     * One of `INFOCUS_TEXTURE_*`.
+     */
+    int32_t texture;
+    /**
+     * One of `INFOCUS_SURFACE_*`.
+     */
+    int32_t surface;
+    /**
+     * Mean photo-electrons per background pixel (30 is noisy, 2000 clean; > 0).
+     */
+    double photons;
+    /**
+     * Read noise, electrons rms (>= 0).
+     */
+    double read_noise;
+    /**
+     * Depth of field in slices (> 0): a pixel is in focus within +-dof/2 of its depth.
+     */
+    double dof;
+    /**
+     * Non-zero: empty background around the specimen; 0: the specimen fills the field.
+     */
+    int32_t background;
+    /**
+     * One of `INFOCUS_PIXEL_*`: the type of the stack written.
+     */
+    int32_t pixel_type;
+    /**
+     * The same seed gives the same stack.
+     */
+    uint64_t seed;
+} InfocusSynthParams;
 
 /**
  * The architecture of a U-Net.
@@ -600,6 +691,44 @@ int32_t infocus_all_in_focus(const void *stack,
                              size_t depth_len,
                              void *out,
                              size_t out_len);
+
+/**
+ * The stack `infocus synth` makes with no options: 20 slices of 256 x 256,
+ * coarse texture on a dome, 1000 photons, read noise 2, depth of field 3,
+ * empty background, u16, seed 1.
+ */
+struct InfocusSynthParams infocus_synth_params_default(void);
+
+/**
+ * A synthetic focal stack and its exact truth: the same bytes as
+ * `infocus synth` with the same parameters.
+ *
+ * - `params`: start from `infocus_synth_params_default()`.
+ * - `out_stack`: `stack_len` pixels of `params->pixel_type`; `stack_len`
+ *   must be `depth * height * width`.
+ * - `out_truth`: optional (NULL: not written, `truth_len` ignored): 255
+ *   where the specimen is in focus, 0 elsewhere; `truth_len` must be
+ *   `depth * height * width`.
+ * - `progress`, `user_data`: optional; one unit per finished slice.
+ *
+ * Returns `INFOCUS_OK`, or `INFOCUS_ERR_NULL` (params or out_stack is
+ * NULL), `INFOCUS_ERR_INVALID` (a zero or overflowing size, height or width
+ * below 8, a wrong length, misaligned buffer, unknown texture, surface or
+ * pixel type, a non-finite or out-of-range photons, read_noise or dof, a
+ * stack larger than the memory available), `INFOCUS_ERR_CANCELLED`,
+ * `INFOCUS_ERR_PANIC`.
+ *
+ * # Safety
+ * `params` points to parameters; every non-NULL output points to as many
+ * writable elements as its length says.
+ */
+int32_t infocus_synth(const struct InfocusSynthParams *params,
+                      void *out_stack,
+                      size_t stack_len,
+                      uint8_t *out_truth,
+                      size_t truth_len,
+                      infocus_progress_fn progress,
+                      void *user_data);
 
 /**
  * Whether this build has the U-Net: 1 with the `torch` feature, 0 without

@@ -11,3 +11,6 @@ fi
 # Rust: the library, the CLI, the C program built against the header.
 cargo test --release --features torch --tests
 cargo test --release --features torch --doc
+# Python: the numpy API and the napari plugin, installed from this checkout
+# and compared with the CLI; napari headless under Xvfb.
+bash bindings/python/run_tests.sh

@@ -17,6 +17,7 @@
 mod args;
 mod panic;
 mod status;
+mod synth;
 mod unet;
 
 pub use args::{
@@ -38,6 +39,11 @@ pub use unet::{
 pub use status::{
     INFOCUS_ERR_CANCELLED, INFOCUS_ERR_INVALID, INFOCUS_ERR_IO, INFOCUS_ERR_NULL,
     INFOCUS_ERR_PANIC, INFOCUS_ERR_TORCH, INFOCUS_ERR_UNSUPPORTED, INFOCUS_OK,
+};
+pub use synth::{
+    INFOCUS_SURFACE_DOME, INFOCUS_SURFACE_RANDOM, INFOCUS_SURFACE_STEPS, INFOCUS_SURFACE_TILT,
+    INFOCUS_TEXTURE_COARSE, INFOCUS_TEXTURE_FINE, INFOCUS_TEXTURE_LOW_CONTRAST,
+    INFOCUS_TEXTURE_SPARSE, InfocusSynthParams, infocus_synth, infocus_synth_params_default,
 };
 
 use crate::limits::bytes_of;
