@@ -9,6 +9,8 @@ cd "$ROOT"
 
 # Debian packages the project needs; extend this one list.
 APT_PKGS="python3 python3-venv build-essential"
+# The Fiji plugin (java/): a JDK with AWT, ImageJ 1.x, JUnit 4, and Xvfb for its tests.
+APT_PKGS="$APT_PKGS openjdk-17-jdk libij-java junit4 xvfb xauth"
 REQS="bindings/python/requirements-dev.txt"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.requirements.sha256"

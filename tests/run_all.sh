@@ -11,3 +11,5 @@ fi
 # Rust: the library, the CLI, the C program built against the header.
 cargo test --release --features torch --tests
 cargo test --release --features torch --doc
+# Fiji: the plugin jar in ImageJ (batch mode under Xvfb) against the CLI, and its JUnit tests.
+bash java/test.sh

@@ -46,8 +46,10 @@ public final class SameTiff {
             if (!same) return "pixels of slice " + k + " differ";
         }
         Calibration c = x.getCalibration(), d = y.getCalibration();
-        if (c.pixelWidth != d.pixelWidth || c.pixelHeight != d.pixelHeight || c.pixelDepth != d.pixelDepth
-                || !c.getUnit().equals(d.getUnit())) {
+        // ImageJ writes no z spacing for a single image, so it reads back as 1 there.
+        boolean zMatters = x.getStackSize() > 1;
+        if (c.pixelWidth != d.pixelWidth || c.pixelHeight != d.pixelHeight
+                || (zMatters && c.pixelDepth != d.pixelDepth) || !c.getUnit().equals(d.getUnit())) {
             return "calibration " + c + " vs " + d;
         }
         return null;
