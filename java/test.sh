@@ -19,6 +19,8 @@ JUNIT_CP="/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 export LIBTORCH="${LIBTORCH:-$ROOT/.libtorch/torch}"
 # libtorch's OpenMP threads sleep rather than spin (the CLI sets this itself).
+# The library finds libtorch through its RUNPATH: no LD_LIBRARY_PATH (checked by running without one).
+unset LD_LIBRARY_PATH
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 passed=0
 failed=0
@@ -27,9 +29,19 @@ bad() { failed=$((failed + 1)); echo "  FAIL $*"; }
 check() { local what="$1"; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 t0=$(date +%s)
 
-cargo build --release --features torch --lib --bin infocus -q || { echo "java/test.sh: cargo build failed"; echo "0 passed, 1 failed"; exit 1; }
+# tests/run_all.sh sets INFOCUS_FIJI_NO_BUILD=1: `cargo test` has just built the
+# library and the CLI (a `cargo build` there would rebuild everything, as
+# dev-dependencies change the features of the crates they share).
+if [ -z "${INFOCUS_FIJI_NO_BUILD:-}" ]; then
+    cargo build --release --features torch --lib --bin infocus -q ||
+        { echo "java/test.sh: cargo build failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
 bash "$HERE/build.sh" || { echo "0 passed, 1 failed"; exit 1; }
-LIB="$TARGET/release/libinfocus.so"
+# The newest library: `cargo build` writes target/release/, `cargo test` target/release/deps/.
+LIB="$(ls -t "$TARGET/release/libinfocus.so" "$TARGET/release/deps/libinfocus.so" 2>/dev/null | head -n 1)"
+[ -n "$LIB" ] && [ -x "$TARGET/release/infocus" ] ||
+    { echo "java/test.sh: no libinfocus.so or infocus in $TARGET/release (cargo build --release --features torch)"; echo "0 passed, 1 failed"; exit 1; }
+echo "java/test.sh: library $LIB"
 CLI="$TARGET/release/infocus"
 JAR="$HERE/build/Infocus_.jar"
 

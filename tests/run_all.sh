@@ -11,5 +11,6 @@ fi
 # Rust: the library, the CLI, the C program built against the header.
 cargo test --release --features torch --tests
 cargo test --release --features torch --doc
-# Fiji: the plugin jar in ImageJ (batch mode under Xvfb) against the CLI, and its JUnit tests.
-bash java/test.sh
+# Fiji: the plugin jar in ImageJ (batch mode under Xvfb) against the CLI, and its JUnit
+# tests, with the library and CLI that cargo test just built.
+INFOCUS_FIJI_NO_BUILD=1 bash java/test.sh
