@@ -253,6 +253,36 @@ public class NativeTest {
     }
 
     @Test
+    public void aMenuCommandRunsTrulyHeadlessFromMacroOptions() {
+        boolean batch = ij.macro.Interpreter.batchMode;
+        ij.macro.Interpreter.batchMode = true; // shown images go to the macro's list
+        try {
+            ImagePlus imp = stack16();
+            ij.WindowManager.setTempCurrentImage(imp);
+            macroOptions("preset=paper measure=brenner window=16 strides=4,8");
+            new FocusMap().run("");
+            ImagePlus out = ij.WindowManager.getCurrentImage();
+            assertNotNull(out);
+            assertEquals("t16-focus-map", out.getTitle());
+            Input in = Input.of(stack16(), 2);
+            Method m = new Method();
+            m.preset = "paper";
+            m.measure = "brenner";
+            m.window = 16;
+            m.strides = "4,8";
+            ImagePlus direct = FocusMap.execute(in, m, QUIET);
+            assertTrue(java.util.Arrays.equals((float[]) direct.getStack().getPixels(3),
+                (float[]) out.getStack().getPixels(3)));
+            // an error is logged, no exception escapes, no image is made
+            ij.WindowManager.setTempCurrentImage(new ImagePlus("rgb", new ColorProcessor(8, 8)));
+            macroOptions("preset=default");
+            new Segment().run("");
+        } finally {
+            ij.macro.Interpreter.batchMode = batch;
+        }
+    }
+
+    @Test
     public void aCorruptModelIsAnIoError() throws Exception {
         if (!Native.hasUnet()) return;
         File bad = File.createTempFile("infocus-bad", ".safetensors");
