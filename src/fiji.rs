@@ -32,7 +32,9 @@ use crate::progress::Progress;
 use crate::segment::{Preset, SegmentParams};
 use crate::stack::{PixelType, Stack, StackView};
 use crate::threshold::Threshold;
-use crate::unet::{self, DeviceSpec, EpochReport, Model, Norm, PredictParams, TrainParams, UnetConfig};
+use crate::unet::{
+    self, DeviceSpec, EpochReport, Model, Norm, PredictParams, TrainParams, UnetConfig,
+};
 use jni::errors::ThrowRuntimeExAndDefault;
 use jni::objects::{JClass, JObject, JObjectArray, JPrimitiveArray, JString};
 use jni::refs::Global;
@@ -93,7 +95,11 @@ fn throw(env: &mut Env, status: i32, message: &str) {
     if env.exception_check() {
         return; // a Java exception is already on its way
     }
-    let message = if message.is_empty() { "unknown error" } else { message };
+    let message = if message.is_empty() {
+        "unknown error"
+    } else {
+        message
+    };
     // throw_new reports Err(JavaException) once the exception is pending.
     let _ = env.throw_new(exception_class(status), JNIString::new(message));
 }
@@ -144,26 +150,38 @@ trait Pixels: Copy + Default + 'static {
     type Java: jni::objects::TypeArray + Copy + Default;
     const JAVA_NAME: &'static str;
     /// `obj` as this type's Java array (a checked cast).
-    fn cast<'a>(env: &mut Env, obj: JObject<'a>) -> jni::errors::Result<JPrimitiveArray<'a, Self::Java>>;
+    fn cast<'a>(
+        env: &mut Env,
+        obj: JObject<'a>,
+    ) -> jni::errors::Result<JPrimitiveArray<'a, Self::Java>>;
 }
 impl Pixels for u8 {
     type Java = jni::sys::jbyte;
     const JAVA_NAME: &'static str = "byte[]";
-    fn cast<'a>(env: &mut Env, obj: JObject<'a>) -> jni::errors::Result<JPrimitiveArray<'a, Self::Java>> {
+    fn cast<'a>(
+        env: &mut Env,
+        obj: JObject<'a>,
+    ) -> jni::errors::Result<JPrimitiveArray<'a, Self::Java>> {
         jni::objects::JByteArray::cast_local(env, obj)
     }
 }
 impl Pixels for u16 {
     type Java = jni::sys::jshort;
     const JAVA_NAME: &'static str = "short[]";
-    fn cast<'a>(env: &mut Env, obj: JObject<'a>) -> jni::errors::Result<JPrimitiveArray<'a, Self::Java>> {
+    fn cast<'a>(
+        env: &mut Env,
+        obj: JObject<'a>,
+    ) -> jni::errors::Result<JPrimitiveArray<'a, Self::Java>> {
         jni::objects::JShortArray::cast_local(env, obj)
     }
 }
 impl Pixels for f32 {
     type Java = jfloat;
     const JAVA_NAME: &'static str = "float[]";
-    fn cast<'a>(env: &mut Env, obj: JObject<'a>) -> jni::errors::Result<JPrimitiveArray<'a, Self::Java>> {
+    fn cast<'a>(
+        env: &mut Env,
+        obj: JObject<'a>,
+    ) -> jni::errors::Result<JPrimitiveArray<'a, Self::Java>> {
         jni::objects::JFloatArray::cast_local(env, obj)
     }
 }
@@ -204,7 +222,12 @@ where
             let arr = T::cast(env, obj)
                 .map_err(|_| invalid(format!("{what} slice {k} is not a {}", T::JAVA_NAME)))?;
             let len = arr.len(env)?;
-            args::length(len, plane, &format!("{what} slice {k}"), &args::a2(d, "plane"))?;
+            args::length(
+                len,
+                plane,
+                &format!("{what} slice {k}"),
+                &args::a2(d, "plane"),
+            )?;
             arr.get_region(env, 0, as_java(chunk))?;
             Ok(())
         })?;
@@ -225,7 +248,11 @@ fn read_stack(
         return Err(Failure::null(what).into());
     }
     let t = args::pixel_type(pixel_type)?;
-    let d = Dims::new(slices.len(env)?, size(height, "height")?, size(width, "width")?)?;
+    let d = Dims::new(
+        slices.len(env)?,
+        size(height, "height")?,
+        size(width, "width")?,
+    )?;
     Ok(match t {
         PixelType::U8 => Stack::U8(read_slices(env, slices, d, what)?),
         PixelType::U16 => Stack::U16(read_slices(env, slices, d, what)?),
@@ -396,8 +423,11 @@ fn strides_of(s: &str) -> Res<Vec<usize>> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| {
-            t.parse::<usize>()
-                .map_err(|_| invalid(format!("strides must be whole numbers separated by commas, not '{s}'")))
+            t.parse::<usize>().map_err(|_| {
+                invalid(format!(
+                    "strides must be whole numbers separated by commas, not '{s}'"
+                ))
+            })
         })
         .collect()
 }
@@ -476,7 +506,11 @@ fn describe(t: &unet::Trained, secs: f64) -> String {
         t.val_slices,
         t.best_epoch,
         t.best_iou,
-        if t.stopped_early { " (stopped early)" } else { "" }
+        if t.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        }
     )
 }
 
@@ -484,7 +518,9 @@ fn describe(t: &unet::Trained, secs: f64) -> String {
 fn mask_of(s: &Stack) -> Array3<u8> {
     let v = s.view();
     let (z, h, w) = v.dim();
-    Array3::from_shape_fn((z, h, w), |(k, y, x)| u8::from(v.get_f64(k, y, x) != 0.0) * 255)
+    Array3::from_shape_fn((z, h, w), |(k, y, x)| {
+        u8::from(v.get_f64(k, y, x) != 0.0) * 255
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -518,7 +554,11 @@ pub extern "system" fn Java_infocus_fiji_Native_defaults<'l>(
     door(&mut unowned, |env| {
         let paper = MapParams::paper();
         let band = crate::segment::BandParams::default();
-        let (t, f, p) = (TrainParams::default(), TrainParams::finetuning(), PredictParams::default());
+        let (t, f, p) = (
+            TrainParams::default(),
+            TrainParams::finetuning(),
+            PredictParams::default(),
+        );
         let c = UnetConfig::default();
         let strides: Vec<String> = paper.strides.iter().map(|s| s.to_string()).collect();
         let s = format!(
@@ -581,7 +621,15 @@ pub extern "system" fn Java_infocus_fiji_Native_focusMap<'l>(
 ) -> JObject<'l> {
     door(&mut unowned, |env| {
         let params = method(
-            env, &preset, &measure, window, &strides, dof, min_contrast, radius, smoothing,
+            env,
+            &preset,
+            &measure,
+            window,
+            &strides,
+            dof,
+            min_contrast,
+            radius,
+            smoothing,
         )?;
         let stack = read_stack(env, &slices, pixel_type, width, height, "stack")?;
         let cb = callback(env, &progress)?;
@@ -627,7 +675,15 @@ pub extern "system" fn Java_infocus_fiji_Native_segment<'l>(
 ) -> JObject<'l> {
     door(&mut unowned, |env| {
         let mut params = method(
-            env, &preset, &measure, window, &strides, dof, min_contrast, radius, smoothing,
+            env,
+            &preset,
+            &measure,
+            window,
+            &strides,
+            dof,
+            min_contrast,
+            radius,
+            smoothing,
         )?;
         params.threshold = threshold_of(&text(env, &threshold, "threshold")?, level)?;
         let stack = read_stack(env, &slices, pixel_type, width, height, "stack")?;
@@ -641,14 +697,22 @@ pub extern "system" fn Java_infocus_fiji_Native_segment<'l>(
         let seg = crate::segment::segment(stack.view(), &params, &progress_of(&cb))?;
         args::finite_scores(seg.map.view(), stack.view())?;
         let mask = Some(slices_out(env, seg.mask.view())?);
-        let map = if want_map { Some(slices_out(env, seg.map.view())?) } else { None };
+        let map = if want_map {
+            Some(slices_out(env, seg.map.view())?)
+        } else {
+            None
+        };
         let in_focus = if want_in_focus {
             let s = crate::products::in_focus(stack.view(), seg.mask.view())?;
             Some(stack_out(env, s.view())?)
         } else {
             None
         };
-        let depth = if want_depth { Some(plane_out(env, seg.depth.view())?) } else { None };
+        let depth = if want_depth {
+            Some(plane_out(env, seg.depth.view())?)
+        } else {
+            None
+        };
         let aif = if want_all_in_focus {
             let s = crate::products::all_in_focus(stack.view(), &seg.depth)?;
             let o = stack_out(env, s.view())?;
@@ -813,7 +877,9 @@ pub extern "system" fn Java_infocus_fiji_Native_finetuneUnet<'l>(
             None
         } else {
             Some(vec![strides_of(&list).map_err(|_| {
-                invalid(format!("slices must be slice numbers separated by commas, e.g. 0,5,9, not '{list}'"))
+                invalid(format!(
+                    "slices must be slice numbers separated by commas, e.g. 0,5,9, not '{list}'"
+                ))
             })?])
         };
         threads(n_threads)?;
@@ -880,7 +946,11 @@ pub extern "system" fn Java_infocus_fiji_Native_predictUnet<'l>(
         let cb = callback(env, &progress)?;
         let pred = m.predict(stack.view(), &p, &progress_of(&cb))?;
         let mask = Some(slices_out(env, pred.mask.view())?);
-        let prob = if want_prob { Some(slices_out(env, pred.prob.view())?) } else { None };
+        let prob = if want_prob {
+            Some(slices_out(env, pred.prob.view())?)
+        } else {
+            None
+        };
         tuple_out(env, vec![mask, prob])
     })
 }
@@ -894,8 +964,14 @@ mod tests {
         assert_eq!(strides_of("8, 10,12").ok(), Some(vec![8, 10, 12]));
         assert!(strides_of("8,x").is_err());
         assert_eq!(threshold_of("preset", 0.0).ok(), Some(None));
-        assert_eq!(threshold_of("otsu-slice", 0.0).ok(), Some(Some(Threshold::OtsuSlice)));
-        assert_eq!(threshold_of("fixed", 2.5).ok(), Some(Some(Threshold::Fixed(2.5))));
+        assert_eq!(
+            threshold_of("otsu-slice", 0.0).ok(),
+            Some(Some(Threshold::OtsuSlice))
+        );
+        assert_eq!(
+            threshold_of("fixed", 2.5).ok(),
+            Some(Some(Threshold::Fixed(2.5)))
+        );
         assert!(threshold_of("fixed", f32::NAN).is_err());
     }
 
