@@ -15,6 +15,8 @@ APT_PKGS="$APT_PKGS xvfb xauth libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libgl
   libfontconfig1 fontconfig libdbus-1-3 libx11-xcb1 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
   libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0 libxcb-shape0
   libxcb-sync1 libxcb-xkb1 libxcb-cursor0"
+# The Fiji plugin (java/): a JDK with AWT, ImageJ 1.x, JUnit 4, and Xvfb for its tests.
+APT_PKGS="$APT_PKGS openjdk-17-jdk libij-java junit4 xvfb xauth"
 REQS="bindings/python/requirements-dev.txt"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.requirements.sha256"

@@ -8,12 +8,13 @@
 //! segment (weak labels) -> unet (train, fine-tune, predict)
 //! ```
 //!
-//! The core knows nothing of C, Java or Python: the doors (`ffi`, the CLI in
+//! The core knows nothing of C, Java or Python: the doors (`ffi`, `fiji`, the CLI in
 //! `main.rs`) only translate types and errors.
 
 pub mod error;
 pub mod eval;
 pub mod ffi;
+pub mod fiji;
 pub(crate) mod filters;
 pub mod io;
 pub mod limits;

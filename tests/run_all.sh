@@ -14,3 +14,6 @@ cargo test --release --features torch --doc
 # Python: the numpy API and the napari plugin, installed from this checkout
 # and compared with the CLI; napari headless under Xvfb.
 bash bindings/python/run_tests.sh
+# Fiji: the plugin jar in ImageJ (batch mode under Xvfb) against the CLI, and its JUnit
+# tests, with the library and CLI that cargo test just built.
+INFOCUS_FIJI_NO_BUILD=1 bash java/test.sh

@@ -14,9 +14,9 @@
 //! * `infocus_last_error()` gives the message of the calling thread's last
 //!   failure.
 
-mod args;
+pub(crate) mod args;
 mod panic;
-mod status;
+pub(crate) mod status;
 mod synth;
 mod unet;
 

@@ -1,0 +1,66 @@
+package infocus.fiji;
+
+import ij.IJ;
+import ij.ImagePlus;
+
+/**
+ * Plugins > infocus > Train U-Net...: trains a new U-Net on the weak labels
+ * a rule preset makes for the current stack and writes the model file, as
+ * {@code infocus train}.
+ */
+public class TrainUnet extends Command {
+    public static final String[] CONFIGS = {"default", "paper"};
+    public static final String[] NORMS = {"config", "instance", "batch", "none"};
+
+    /** The architecture and where the model goes. */
+    public static final class Spec {
+        public String output = "";
+        public String labels = "default";
+        public String config = "default";
+        /** 0: the configuration's. */
+        public int depth = 0, baseChannels = 0;
+        public String norm = "config";
+    }
+
+    @Override
+    String name() {
+        return "Train U-Net";
+    }
+
+    @Override
+    ImagePlus[] runOn(ImagePlus imp) {
+        Input in = Input.of(imp, 1);
+        Spec s = new Spec();
+        Training t = new Training(false);
+        Form f = new Form("infocus: Train U-Net");
+        f.file("Output", IJ.getDirectory("home") + "infocus-unet.safetensors");
+        f.choice("Labels", Method.PRESETS, s.labels);
+        f.choice("Config", CONFIGS, s.config);
+        f.number("Depth", 0, 0, "levels (0: the config's)");
+        f.number("Base_channels", 0, 0, "(0: the config's)");
+        f.choice("Norm", NORMS, s.norm);
+        t.addTo(f);
+        if (!f.show(null)) return null;
+        s.output = f.nextText();
+        s.labels = f.nextChoice();
+        s.config = f.nextChoice();
+        s.depth = f.nextInt();
+        s.baseChannels = f.nextInt();
+        s.norm = f.nextChoice();
+        t.readFrom(f);
+        IJ.log("infocus: Train U-Net: " + execute(in, s, t, new Bar("training")));
+        return new ImagePlus[0];
+    }
+
+    /** Trains and writes {@code s.output}; returns the summary line. */
+    public static String execute(final Input in, final Spec s, final Training t, final Native.Progress p) {
+        String line = Native.call(new Native.Call<String>() {
+            public String run() {
+                return Native.trainUnet(in.slices, in.pixelType, in.width, in.height, s.labels, s.config, s.depth,
+                    s.baseChannels, s.norm, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
+                    t.augment, t.loss, t.device, t.threads, s.output, p);
+            }
+        });
+        return line + "; wrote " + s.output;
+    }
+}
