@@ -1,0 +1,469 @@
+//! The `paper` preset on TIFF stacks larger than memory: slice by slice.
+//!
+//! The paper preset's map is computed slice by slice, so the tool reads a
+//! few pages at a time (as many as there are threads), maps them and keeps
+//! only what the outputs need:
+//!
+//! 1. map pass: each batch of pages is mapped; the map slices go to a
+//!    [`MapStore`] (memory up to [`MEMORY_BUDGET`], then an unlinked
+//!    temporary file next to the output), and the running maximum over Z
+//!    gives the depth map and the all-in-focus image on the way;
+//! 2. level: Otsu over the whole stack needs the map's min and max before
+//!    its histogram, so the histogram is a second pass over the stored map
+//!    ([`OtsuHistogram`]); a level per slice or a fixed level needs none;
+//! 3. outputs: every TIFF is written page by page from the stored map (and,
+//!    for the in-focus stack, the input read again), staged and committed
+//!    together as in memory.
+//!
+//! Peak memory is a few slices, whatever the number of slices. The outputs
+//! are byte for byte those of the in-memory path (tests/cli_stream.rs).
+
+use super::outputs::{bar, commit_all, interrupted, output_for};
+use super::{FocusMapArgs, SegmentArgs};
+use indicatif::ProgressBar;
+use infocus::io::{Calibration, TiffPages, open_tiff_pages, stage_tiff, stage_tiff_pages};
+use infocus::map::{MapParams, focus_map_into};
+use infocus::measure::Measure;
+use infocus::segment::{Preset, SegmentParams};
+use infocus::threshold::{OtsuHistogram, Threshold, otsu_level};
+use infocus::{Error, PixelType, Progress, Result, Stack, StackView};
+use ndarray::{Array2, Array3, Axis};
+use std::fs::File;
+use std::path::Path;
+
+/// Map bytes kept in memory before the map spills to a temporary file
+/// (`INFOCUS_STREAM_BUDGET` bytes when set, for tests).
+const MEMORY_BUDGET: usize = 256 << 20;
+
+fn memory_budget() -> usize {
+    std::env::var("INFOCUS_STREAM_BUDGET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MEMORY_BUDGET)
+}
+
+/// Whether `input` is segmented slice by slice: the paper preset (whose map
+/// is per slice) on a TIFF file. `INFOCUS_NO_STREAM=1` turns it off.
+pub(crate) fn streams(input: &Path, params: &SegmentParams) -> bool {
+    let tiff = input
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
+    tiff && params.preset == Preset::Paper && std::env::var_os("INFOCUS_NO_STREAM").is_none()
+}
+
+/// `infocus focus-map` for one input, slice by slice.
+pub(crate) fn focus_map(
+    a: &FocusMapArgs,
+    input: &Path,
+    params: &SegmentParams,
+    many: bool,
+) -> Result<()> {
+    let out = output_for(&a.output, input, many)?;
+    let pass = map_pass(input, &params.map, &out, false)?;
+    let staged = stage_map(&out, &pass)?;
+    commit_all(vec![staged])
+}
+
+/// `infocus segment` (rule method, paper preset) for one input, slice by slice.
+pub(crate) fn segment(
+    a: &SegmentArgs,
+    input: &Path,
+    params: &SegmentParams,
+    many: bool,
+) -> Result<()> {
+    let out = output_for(&a.output, input, many)?;
+    let extra = |flag: &Option<std::path::PathBuf>| {
+        flag.as_deref()
+            .map(|p| output_for(p, input, many))
+            .transpose()
+    };
+    let (map_out, in_focus_out, depth_out, aif_out) = (
+        extra(&a.focus_map)?,
+        extra(&a.in_focus)?,
+        extra(&a.depth)?,
+        extra(&a.all_in_focus)?,
+    );
+    let pass = map_pass(input, &params.map, &out, aif_out.is_some())?;
+    let (z, h, w) = pass.dim;
+    let t = params.threshold.unwrap_or(Threshold::OtsuStack);
+    let level = match t {
+        Threshold::Fixed(v) => Some(v),
+        Threshold::OtsuSlice => None,
+        Threshold::OtsuStack => {
+            let (lo, hi) = pass.range;
+            let mut hist = OtsuHistogram::new(lo, hi, 256);
+            let mut buf = Vec::new();
+            for k in 0..z {
+                cancelled()?;
+                pass.map.slice(k, h * w, &mut buf)?;
+                hist.add(&buf);
+            }
+            Some(hist.level())
+        }
+    };
+    // The mask of slice k, from the stored map.
+    let mask_of = |k: usize, buf: &mut Vec<f32>| -> Result<Array3<u8>> {
+        cancelled()?;
+        pass.map.slice(k, h * w, buf)?;
+        let lvl = level.unwrap_or_else(|| otsu_level(buf, 256));
+        let m: Vec<u8> = buf.iter().map(|&v| if v > lvl { 255 } else { 0 }).collect();
+        Ok(Array3::from_shape_vec((1, h, w), m).expect("one slice"))
+    };
+    let cal = &pass.cal;
+    let mut buf = Vec::new();
+    let mut staged = vec![stage_tiff_pages(
+        &out,
+        PixelType::U8,
+        pass.dim,
+        cal,
+        None,
+        |k| Ok(Stack::U8(mask_of(k, &mut buf)?)),
+    )?];
+    if let Some(p) = &map_out {
+        staged.push(stage_map(p, &pass)?);
+    }
+    if let Some(p) = &in_focus_out {
+        // Slice k of the in-focus stack; the input is read once more.
+        let in_focus = |pages: &mut TiffPages, k: usize, buf: &mut Vec<f32>| -> Result<Stack> {
+            let slice = pages.next_slices(1)?.ok_or_else(|| {
+                Error::Internal(format!("{} changed while it was read", input.display()))
+            })?;
+            let mask = mask_of(k, buf)?;
+            infocus::products::in_focus(slice.view(), mask.view())
+        };
+        // A float stack's TIFF records its range, known only after one more pass.
+        let range = if pass.pixel_type == PixelType::F32 {
+            let mut pages = open_tiff_pages(input)?;
+            let mut range: Option<(f32, f32)> = None;
+            for k in 0..z {
+                if let Stack::F32(s) = in_focus(&mut pages, k, &mut buf)? {
+                    for &v in s.iter().filter(|v| v.is_finite()) {
+                        let (l, u) = range.unwrap_or((v, v));
+                        range = Some((l.min(v), u.max(v)));
+                    }
+                }
+            }
+            range
+        } else {
+            None
+        };
+        let mut pages = open_tiff_pages(input)?;
+        staged.push(stage_tiff_pages(
+            p,
+            pass.pixel_type,
+            pass.dim,
+            cal,
+            range,
+            |k| in_focus(&mut pages, k, &mut buf),
+        )?);
+    }
+    if let Some(p) = &depth_out {
+        staged.push(stage_tiff(
+            p,
+            StackView::U16(pass.depth.view().insert_axis(Axis(0))),
+            cal,
+        )?);
+    }
+    if let (Some(p), Some(aif)) = (&aif_out, &pass.aif) {
+        staged.push(stage_tiff(p, aif.view(), cal)?);
+    }
+    commit_all(staged)
+}
+
+/// Writes the stored map as an f32 TIFF.
+fn stage_map(path: &Path, pass: &MapPass) -> Result<infocus::io::Staged> {
+    let (_, h, w) = pass.dim;
+    let mut buf = Vec::new();
+    stage_tiff_pages(
+        path,
+        PixelType::F32,
+        pass.dim,
+        &pass.cal,
+        Some(pass.range),
+        |k| {
+            cancelled()?;
+            pass.map.slice(k, h * w, &mut buf)?;
+            Ok(Stack::F32(
+                Array3::from_shape_vec((1, h, w), std::mem::take(&mut buf)).expect("one slice"),
+            ))
+        },
+    )
+}
+
+fn cancelled() -> Result<()> {
+    if interrupted() {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// What the map pass keeps.
+struct MapPass {
+    dim: (usize, usize, usize),
+    pixel_type: PixelType,
+    cal: Calibration,
+    map: MapStore,
+    /// The map's (min, max).
+    range: (f32, f32),
+    /// Best-focus slice per pixel (the lowest on ties).
+    depth: Array2<u16>,
+    /// The all-in-focus image (1 x H x W), when asked for.
+    aif: Option<Stack>,
+}
+
+/// Maps every slice of `input`; the map is stored next to `out` if it does
+/// not fit in [`MEMORY_BUDGET`].
+fn map_pass(input: &Path, params: &MapParams, out: &Path, want_aif: bool) -> Result<MapPass> {
+    params.validate()?;
+    let mut pages = open_tiff_pages(input)?;
+    let (h, w) = pages.size();
+    let pixel_type = pages.pixel_type();
+    // Entropy bins u16 and f32 stacks over the whole stack's range: one
+    // more pass over the input to find it.
+    let range = if params.measure == Measure::Entropy && pixel_type != PixelType::U8 {
+        input_range(input, h, w)?
+    } else {
+        (0.0, 0.0)
+    };
+    let batch = rayon::current_num_threads().max(1);
+    let bar = bar(pages.len_hint().unwrap_or(0) as u64, "focus map");
+    let mut map = MapStore::new(out);
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    let mut best = vec![0f32; h * w];
+    let mut depth = vec![0u16; h * w];
+    let mut aif: Option<Stack> = None;
+    let mut z = 0usize;
+    while let Some(part) = next(&mut pages, batch, z)? {
+        let zb = part.dim().0;
+        let mut m = Array3::<f32>::zeros((zb, h, w));
+        focus_map_into(part.view(), range, params, &progress(&bar, z), m.view_mut())?;
+        let values = m.as_slice().expect("standard layout");
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::invalid(format!(
+                "focus map holds a non-finite value {v}"
+            )));
+        }
+        for (j, s) in values.chunks_exact(h * w).enumerate() {
+            let k = z + j;
+            if k > usize::from(u16::MAX) {
+                return Err(Error::invalid(format!(
+                    "a depth map needs 1 to 65536 slices, not more than {k}"
+                )));
+            }
+            let (l, u) = s
+                .iter()
+                .fold((lo, hi), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            (lo, hi) = (l, u);
+            let img = part.view();
+            if k == 0 {
+                best.copy_from_slice(s);
+                if want_aif {
+                    aif = Some(first_slice(img));
+                }
+            } else {
+                track_best(&mut best, &mut depth, s, k as u16, aif.as_mut(), img, j);
+            }
+        }
+        map.push(values)?;
+        z += zb;
+        bar.set_position(z as u64);
+    }
+    bar.finish_and_clear();
+    Ok(MapPass {
+        dim: (z, h, w),
+        pixel_type,
+        cal: pages.calibration().clone(),
+        map,
+        range: (lo, hi),
+        depth: Array2::from_shape_vec((h, w), depth).expect("h x w"),
+        aif,
+    })
+}
+
+/// The next batch of slices, checked as `StackView::validate` would check
+/// the whole stack (`z0` slices came before).
+fn next(pages: &mut TiffPages, batch: usize, z0: usize) -> Result<Option<Stack>> {
+    cancelled()?;
+    let part = pages.next_slices(batch)?;
+    if let Some(Stack::F32(a)) = &part {
+        if let Some((idx, v)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::invalid(format!(
+                "stack has a non-finite value {v} at (z={}, y={}, x={}); replace NaN/Inf before computing focus",
+                z0 + idx.0,
+                idx.1,
+                idx.2
+            )));
+        }
+    }
+    Ok(part)
+}
+
+/// The (min, max) of the whole input, read once more.
+fn input_range(input: &Path, h: usize, w: usize) -> Result<(f64, f64)> {
+    let _ = (h, w);
+    let mut pages = open_tiff_pages(input)?;
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut z = 0;
+    while let Some(part) = next(&mut pages, 4, z)? {
+        let (l, u) = part.view().min_max();
+        (lo, hi) = (lo.min(l), hi.max(u));
+        z += part.dim().0;
+    }
+    Ok((lo, hi))
+}
+
+fn progress(bar: &ProgressBar, z0: usize) -> Progress<'_> {
+    Progress::new(move |done, _| {
+        bar.set_position((z0 as u64) + done);
+        !interrupted()
+    })
+}
+
+/// Slice 0 of `img` as a 1-slice stack.
+fn first_slice(img: StackView) -> Stack {
+    match img {
+        StackView::U8(a) => Stack::U8(a.slice(ndarray::s![0..1, .., ..]).to_owned()),
+        StackView::U16(a) => Stack::U16(a.slice(ndarray::s![0..1, .., ..]).to_owned()),
+        StackView::F32(a) => Stack::F32(a.slice(ndarray::s![0..1, .., ..]).to_owned()),
+    }
+}
+
+/// Moves the running maximum over Z on by slice `k` (map `s`, image slice
+/// `j` of `img`): where `s` is strictly above the best so far, `k` becomes
+/// the depth and the image's pixel the all-in-focus pixel, as
+/// `products::depth_map` and `products::all_in_focus` decide.
+fn track_best(
+    best: &mut [f32],
+    depth: &mut [u16],
+    s: &[f32],
+    k: u16,
+    aif: Option<&mut Stack>,
+    img: StackView,
+    j: usize,
+) {
+    fn go<T: Copy>(
+        best: &mut [f32],
+        depth: &mut [u16],
+        s: &[f32],
+        k: u16,
+        aif: Option<&mut [T]>,
+        img: &[T],
+    ) {
+        match aif {
+            Some(a) => {
+                for i in 0..s.len() {
+                    if s[i] > best[i] {
+                        best[i] = s[i];
+                        depth[i] = k;
+                        a[i] = img[i];
+                    }
+                }
+            }
+            None => {
+                for i in 0..s.len() {
+                    if s[i] > best[i] {
+                        best[i] = s[i];
+                        depth[i] = k;
+                    }
+                }
+            }
+        }
+    }
+    let n = s.len();
+    macro_rules! pick {
+        ($a:expr, $var:ident) => {{
+            let img = &$a.as_slice().expect("standard layout")[j * n..(j + 1) * n];
+            let aif = match aif {
+                Some(Stack::$var(t)) => Some(t.as_slice_mut().expect("standard layout")),
+                _ => None,
+            };
+            go(best, depth, s, k, aif, img)
+        }};
+    }
+    match img {
+        StackView::U8(a) => pick!(a, U8),
+        StackView::U16(a) => pick!(a, U16),
+        StackView::F32(a) => pick!(a, F32),
+    }
+}
+
+/// The map, slice after slice: in memory while small, then in a temporary
+/// file next to the output, removed from the directory as soon as it is
+/// created (so nothing is left behind, whatever happens).
+enum MapStore {
+    Memory {
+        v: Vec<f32>,
+        dir: std::path::PathBuf,
+    },
+    File(File),
+}
+
+impl MapStore {
+    fn new(out: &Path) -> Self {
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        MapStore::Memory { v: Vec::new(), dir }
+    }
+
+    fn push(&mut self, values: &[f32]) -> Result<()> {
+        if let MapStore::Memory { v, dir } = self {
+            if (v.len() + values.len()) * 4 <= memory_budget() {
+                v.extend_from_slice(values);
+                return Ok(());
+            }
+            let mut f = temporary(dir)?;
+            write_f32(&mut f, v, dir)?;
+            *self = MapStore::File(f);
+        }
+        match self {
+            MapStore::File(f) => write_f32(f, values, Path::new("the temporary map")),
+            MapStore::Memory { .. } => unreachable!("spilled above"),
+        }
+    }
+
+    /// Slice `k` (`n` values) into `buf`.
+    fn slice(&self, k: usize, n: usize, buf: &mut Vec<f32>) -> Result<()> {
+        buf.clear();
+        match self {
+            MapStore::Memory { v, .. } => buf.extend_from_slice(&v[k * n..(k + 1) * n]),
+            MapStore::File(f) => {
+                use std::os::unix::fs::FileExt;
+                buf.resize(n, 0.0);
+                // SAFETY: f32 has no padding and every bit pattern is a valid
+                // f32, so its storage may be filled as bytes.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), n * 4) };
+                f.read_exact_at(bytes, (k * n * 4) as u64)
+                    .map_err(|e| Error::io(Path::new("the temporary map"), e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A new temporary file in `dir`, already unlinked.
+fn temporary(dir: &Path) -> Result<File> {
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!(".infocus-map.{}.{n}.tmp", std::process::id()));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+    Ok(f)
+}
+
+fn write_f32(f: &mut File, values: &[f32], what: &Path) -> Result<()> {
+    use std::io::Write;
+    // SAFETY: f32 has no padding; its bytes are read as they lie.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len() * 4) };
+    f.write_all(bytes).map_err(|e| Error::io(what, e))
+}
