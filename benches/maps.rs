@@ -78,6 +78,26 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 fn memory_floor(stack: &Stack) -> Array3<f32> {
     let (z, h, w) = stack.dim();
     let mut out = Array3::<f32>::zeros((z, h, w));
+    // Huge pages where the system allows, as `focus_map` asks for its output.
+    #[cfg(target_os = "linux")]
+    {
+        let v = out.as_slice_mut().expect("contiguous");
+        let start = (v.as_ptr() as usize).next_multiple_of(4096);
+        let end = (v.as_ptr() as usize + v.len() * 4) & !4095;
+        if end > start {
+            // SAFETY: advisory, on pages of our own allocation.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    copy_into(stack, &mut out);
+    out
+}
+
+/// The input converted to f32 into `out`, every slice in parallel.
+fn copy_into(stack: &Stack, out: &mut Array3<f32>) {
+    let (_, h, w) = stack.dim();
     let o = out.as_slice_mut().expect("contiguous");
     match stack {
         Stack::U8(a) => o
@@ -90,7 +110,6 @@ fn memory_floor(stack: &Stack) -> Array3<f32> {
             .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &i)| *o = f32::from(i))),
         Stack::F32(a) => o.copy_from_slice(a.as_slice().expect("contiguous")),
     }
-    out
 }
 
 /// A `.npy` file of a stack (C order, little-endian).
@@ -113,8 +132,12 @@ fn write_npy(path: &Path, stack: StackView) {
     f.write_all(header.as_bytes()).unwrap();
     match stack {
         StackView::U8(a) => f.write_all(a.as_slice().unwrap()).unwrap(),
-        StackView::U16(a) => a.iter().for_each(|v| f.write_all(&v.to_le_bytes()).unwrap()),
-        StackView::F32(a) => a.iter().for_each(|v| f.write_all(&v.to_le_bytes()).unwrap()),
+        StackView::U16(a) => a
+            .iter()
+            .for_each(|v| f.write_all(&v.to_le_bytes()).unwrap()),
+        StackView::F32(a) => a
+            .iter()
+            .for_each(|v| f.write_all(&v.to_le_bytes()).unwrap()),
     }
 }
 
@@ -194,12 +217,21 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
+    // `--only GROUP[,GROUP]`: run only these groups (floor and std_map go
+    // together, as do segment and cli).
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|i| args[i + 1].split(',').map(str::to_string).collect());
+    let run = |g: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == g));
     let big = args.iter().any(|a| a == "--big");
     let out: Option<PathBuf> = args
         .iter()
         .position(|a| a == "--out")
         .map(|i| PathBuf::from(&args[i + 1]));
-    let dir = out.clone().unwrap_or_else(|| std::env::temp_dir().join("infocus-bench"));
+    let dir = out
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("infocus-bench"));
     std::fs::create_dir_all(&dir).expect("output directory");
     let threads = rayon::current_num_threads();
     let reps = if quick { 3 } else { 7 };
@@ -216,21 +248,34 @@ fn main() {
     let mut r = Report { rows: Vec::new() };
 
     // --- paper std map, memory floor, threads -----------------------------
-    for (n, t) in [
-        (256, PixelType::U8),
-        (256, PixelType::U16),
-        (1024, PixelType::U8),
-        (1024, PixelType::U16),
-    ] {
+    for (n, t) in if run("std_map") {
+        &[
+            (256, PixelType::U8),
+            (256, PixelType::U16),
+            (1024, PixelType::U8),
+            (1024, PixelType::U16),
+        ][..]
+    } else {
+        &[][..]
+    } {
+        let (n, t) = (*n, *t);
         let s = synth_stack(20, n, t);
         let px = 20 * n * n;
         let name = format!("20x{n}x{n} {}", t.name());
         let map = focus_map(s.view(), &MapParams::paper(), &Progress::none()).expect("map");
         write_npy(&dir.join(format!("input_{n}_{}.npy", t.name())), s.view());
-        write_npy(&dir.join(format!("map_{n}_{}.npy", t.name())), StackView::F32(map.view()));
+        write_npy(
+            &dir.join(format!("map_{n}_{}.npy", t.name())),
+            StackView::F32(map.view()),
+        );
         drop(map);
         let floor = time_ms(reps, || drop(memory_floor(&s)));
-        r.add("floor", &name, px, floor, "\"threads\": 2");
+        r.add("floor", &name, px, floor, &format!("\"threads\": {threads}"));
+        // The same into an output already in memory: bandwidth alone.
+        let mut warm = memory_floor(&s);
+        let t = time_ms(reps, || copy_into(&s, &mut warm));
+        drop(warm);
+        r.add("floor_warm", &name, px, t, &format!("\"threads\": {threads}"));
         for th in [1, threads] {
             let p = pool(th);
             let m = time_ms(reps, || {
@@ -242,133 +287,147 @@ fn main() {
                 &name,
                 px,
                 m,
-                &format!(
-                    "\"threads\": {th}, \"floor_ratio\": {:.3}",
-                    m.0 / floor.0
-                ),
+                &format!("\"threads\": {th}, \"floor_ratio\": {:.3}", m.0 / floor.0),
             );
         }
     }
 
     // --- the nine measures ------------------------------------------------
-    let s = synth_stack(20, 1024, PixelType::U16);
-    let mut std_ms = 0.0;
-    let mut measures = Vec::new();
-    for m in [Measure::Std]
-        .into_iter()
-        .chain(Measure::ALL.into_iter().filter(|&m| m != Measure::Std))
-    {
-        let p = MapParams {
-            measure: m,
-            ..MapParams::paper()
-        };
-        let t = time_ms(if quick { 1 } else { 3 }, || {
-            focus_map(s.view(), &p, &Progress::none()).expect("map");
-        });
-        if m == Measure::Std {
-            std_ms = t.0;
+    if run("measure") {
+        let s = synth_stack(20, 1024, PixelType::U16);
+        let mut std_ms = 0.0;
+        let mut measures = Vec::new();
+        for m in [Measure::Std]
+            .into_iter()
+            .chain(Measure::ALL.into_iter().filter(|&m| m != Measure::Std))
+        {
+            let p = MapParams {
+                measure: m,
+                ..MapParams::paper()
+            };
+            let t = time_ms(if quick { 1 } else { 3 }, || {
+                focus_map(s.view(), &p, &Progress::none()).expect("map");
+            });
+            if m == Measure::Std {
+                std_ms = t.0;
+            }
+            measures.push((m, t));
         }
-        measures.push((m, t));
-    }
-    for (m, t) in measures {
-        r.add(
-            "measure",
-            &format!("{m}, 20x1024x1024 u16"),
-            20 << 20,
-            t,
-            &format!("\"measure\": \"{m}\", \"std_ratio\": {:.3}", t.0 / std_ms),
-        );
+        for (m, t) in measures {
+            r.add(
+                "measure",
+                &format!("{m}, 20x1024x1024 u16"),
+                20 << 20,
+                t,
+                &format!("\"measure\": \"{m}\", \"std_ratio\": {:.3}", t.0 / std_ms),
+            );
+        }
     }
 
     // --- window and size sweeps -------------------------------------------
-    let s = pattern_stack(20, 1024, 1024);
-    write_npy(&dir.join("input_sweep_window.npy"), s.view());
-    for win in [16, 32, 64, 128, 256, 512] {
-        let p = MapParams {
-            window: win,
-            ..MapParams::paper()
-        };
-        let t = time_ms(if quick { 1 } else { 3 }, || {
-            focus_map(s.view(), &p, &Progress::none()).expect("map");
-        });
-        r.add(
-            "window",
-            &format!("window {win}, 20x1024x1024 u16"),
-            20 << 20,
-            t,
-            &format!("\"window\": {win}"),
-        );
-    }
-    drop(s);
-    for n in [256, 512, 1024, 2048, 4096] {
-        let s = pattern_stack(2, n, n);
-        if n <= 2048 {
-            write_npy(&dir.join(format!("input_sweep_{n}.npy")), s.view());
+    if run("sweep") {
+        let s = pattern_stack(20, 1024, 1024);
+        write_npy(&dir.join("input_sweep_window.npy"), s.view());
+        for win in [16, 32, 64, 128, 256, 512] {
+            let p = MapParams {
+                window: win,
+                ..MapParams::paper()
+            };
+            let t = time_ms(if quick { 1 } else { 3 }, || {
+                focus_map(s.view(), &p, &Progress::none()).expect("map");
+            });
+            r.add(
+                "window",
+                &format!("window {win}, 20x1024x1024 u16"),
+                20 << 20,
+                t,
+                &format!("\"window\": {win}"),
+            );
         }
-        let t = time_ms(if quick { 1 } else { 3 }, || {
-            focus_map(s.view(), &MapParams::paper(), &Progress::none()).expect("map");
-        });
-        r.add(
-            "size",
-            &format!("2x{n}x{n} u16"),
-            2 * n * n,
-            t,
-            &format!("\"side\": {n}"),
-        );
+        drop(s);
+        for n in [256, 512, 1024, 2048, 4096] {
+            let s = pattern_stack(2, n, n);
+            if n <= 2048 {
+                write_npy(&dir.join(format!("input_sweep_{n}.npy")), s.view());
+            }
+            let t = time_ms(if quick { 1 } else { 3 }, || {
+                focus_map(s.view(), &MapParams::paper(), &Progress::none()).expect("map");
+            });
+            r.add(
+                "size",
+                &format!("2x{n}x{n} u16"),
+                2 * n * n,
+                t,
+                &format!("\"side\": {n}"),
+            );
+        }
     }
 
     // --- segment, library and CLI -----------------------------------------
-    let s = synth_stack(20, 256, PixelType::U16);
-    for preset in [Preset::Default, Preset::Paper] {
-        let t = time_ms(reps, || {
-            segment(s.view(), &SegmentParams::new(preset), &Progress::none()).expect("segment");
-        });
-        r.add(
-            "segment",
-            &format!("{} 20x256x256 u16 (library)", preset.name()),
-            20 << 16,
-            t,
-            &format!("\"preset\": \"{}\"", preset.name()),
-        );
-    }
-    let cal = infocus::io::Calibration::default();
-    let tif256 = dir.join("cli_256.tif");
-    write_tiff(&tif256, s.view(), &cal).expect("tiff");
-    let s = synth_stack(20, 1024, PixelType::U16);
-    let tif1024 = dir.join("cli_1024.tif");
-    write_tiff(&tif1024, s.view(), &cal).expect("tiff");
-    drop(s);
-    let mask = dir.join("cli_mask.tif");
-    let m = mask.to_str().unwrap();
-    for (tif, n) in [(&tif256, 256), (&tif1024, 1024)] {
-        let t = tif.to_str().unwrap();
-        for preset in ["default", "paper"] {
-            if preset == "default" && n > 256 {
-                continue;
-            }
-            let ms = cli(reps, &["segment", t, "-o", m, "--preset", preset]);
+    if run("segment") {
+        let s = synth_stack(20, 256, PixelType::U16);
+        for preset in [Preset::Default, Preset::Paper] {
+            let t = time_ms(reps, || {
+                segment(s.view(), &SegmentParams::new(preset), &Progress::none()).expect("segment");
+            });
             r.add(
-                "cli",
-                &format!("segment --preset {preset} 20x{n}x{n} u16"),
-                20 * n * n,
-                ms,
-                &format!("\"preset\": \"{preset}\""),
+                "segment",
+                &format!("{} 20x256x256 u16 (library)", preset.name()),
+                20 << 16,
+                t,
+                &format!("\"preset\": \"{}\"", preset.name()),
             );
         }
-        let ms = cli(reps, &["--threads", "1", "segment", t, "-o", m, "--preset", "paper"]);
-        r.add(
-            "cli",
-            &format!("segment --preset paper 20x{n}x{n} u16, 1 thread"),
-            20 * n * n,
-            ms,
-            "\"preset\": \"paper\", \"threads\": 1",
-        );
+        let cal = infocus::io::Calibration::default();
+        let tif256 = dir.join("cli_256.tif");
+        write_tiff(&tif256, s.view(), &cal).expect("tiff");
+        let s = synth_stack(20, 1024, PixelType::U16);
+        let tif1024 = dir.join("cli_1024.tif");
+        write_tiff(&tif1024, s.view(), &cal).expect("tiff");
+        drop(s);
+        let mask = dir.join("cli_mask.tif");
+        let m = mask.to_str().unwrap();
+        // Starting the tool at all (with the torch feature, loading libtorch).
+        let ms = cli(reps, &["--version"]);
+        r.add("cli", "startup (infocus --version)", 0, ms, "");
+        for (tif, n) in [(&tif256, 256), (&tif1024, 1024)] {
+            let t = tif.to_str().unwrap();
+            for preset in ["default", "paper"] {
+                if preset == "default" && n > 256 {
+                    continue;
+                }
+                let ms = cli(reps, &["segment", t, "-o", m, "--preset", preset]);
+                r.add(
+                    "cli",
+                    &format!("segment --preset {preset} 20x{n}x{n} u16"),
+                    20 * n * n,
+                    ms,
+                    &format!("\"preset\": \"{preset}\""),
+                );
+            }
+            let ms = cli(
+                reps,
+                &["--threads", "1", "segment", t, "-o", m, "--preset", "paper"],
+            );
+            r.add(
+                "cli",
+                &format!("segment --preset paper 20x{n}x{n} u16, 1 thread"),
+                20 * n * n,
+                ms,
+                "\"preset\": \"paper\", \"threads\": 1",
+            );
+        }
+        let _ = std::fs::remove_file(&mask);
     }
-    let _ = std::fs::remove_file(&mask);
 
     // --- memory -----------------------------------------------------------
     let exe = std::env::current_exe().expect("own path");
-    for (n, t) in [(1024, "u16"), (1024, "u8")] {
+    for (n, t) in if run("memory") {
+        &[(1024, "u16"), (1024, "u8")][..]
+    } else {
+        &[][..]
+    } {
+        let (n, t) = (*n, *t);
         let input = dir.join(format!("input_{n}_{t}.npy"));
         let o = Command::new(&exe)
             .args(["--child-rss", input.to_str().unwrap()])
@@ -443,14 +502,24 @@ fn big_stream(dir: &Path, r: &mut Report) {
         ("mask", vec![]),
         (
             "mask + depth + focus map",
-            vec!["--depth", depth.to_str().unwrap(), "--focus-map", fmap.to_str().unwrap()],
+            vec![
+                "--depth",
+                depth.to_str().unwrap(),
+                "--focus-map",
+                fmap.to_str().unwrap(),
+            ],
         ),
     ] {
         let t = Instant::now();
         let o = Command::new("/usr/bin/time")
             .arg("-v")
             .arg(exe)
-            .args(["segment", path.to_str().unwrap(), "-o", mask.to_str().unwrap()])
+            .args([
+                "segment",
+                path.to_str().unwrap(),
+                "-o",
+                mask.to_str().unwrap(),
+            ])
             .args(["--preset", "paper"])
             .args(&extra)
             .output()
