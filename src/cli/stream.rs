@@ -4,18 +4,20 @@
 //! few pages at a time (as many as there are threads), maps them and keeps
 //! only what the outputs need:
 //!
-//! 1. map pass: each batch of pages is mapped; the map slices go to a
-//!    [`MapStore`] (memory up to [`MEMORY_BUDGET`], then an unlinked
-//!    temporary file next to the output), and the running maximum over Z
-//!    gives the depth map and the all-in-focus image on the way;
+//! 1. map pass: each batch of pages is mapped; the map slices are kept
+//!    ([`MapStore`]: in memory up to [`MEMORY_BUDGET`]; past it in an
+//!    unlinked temporary file when a focus map is to be written, else not
+//!    at all: computing a slice's map again costs less than writing and
+//!    reading it), and the running maximum over Z gives the depth map and
+//!    the all-in-focus image on the way;
 //! 2. level: Otsu over the whole stack needs the map's min and max before
-//!    its histogram, so the histogram is a second pass over the stored map
+//!    its histogram, so the histogram is a second pass over the map
 //!    ([`OtsuHistogram`]); a level per slice or a fixed level needs none;
-//! 3. outputs: every TIFF is written page by page from the stored map (and,
-//!    for the in-focus stack, the input read again), staged and committed
+//! 3. outputs: every TIFF is written page by page from the map (and, for
+//!    the in-focus stack, the input read again), staged and committed
 //!    together as in memory.
 //!
-//! Peak memory is a few slices, whatever the number of slices. The outputs
+//! Peak memory is the budget plus a few slices, whatever the number of slices. The outputs
 //! are byte for byte those of the in-memory path (tests/cli_stream.rs).
 
 use super::outputs::{bar, commit_all, interrupted, output_for};
@@ -60,7 +62,7 @@ pub(crate) fn focus_map(
     many: bool,
 ) -> Result<()> {
     let out = output_for(&a.output, input, many)?;
-    let pass = map_pass(input, &params.map, &out, false)?;
+    let pass = map_pass(input, &params.map, &out, false, true)?;
     let staged = stage_map(&out, &pass)?;
     commit_all(vec![staged])
 }
@@ -84,7 +86,7 @@ pub(crate) fn segment(
         extra(&a.depth)?,
         extra(&a.all_in_focus)?,
     );
-    let pass = map_pass(input, &params.map, &out, aif_out.is_some())?;
+    let pass = map_pass(input, &params.map, &out, aif_out.is_some(), map_out.is_some())?;
     let (z, h, w) = pass.dim;
     let t = params.threshold.unwrap_or(Threshold::OtsuStack);
     let level = match t {
@@ -93,51 +95,49 @@ pub(crate) fn segment(
         Threshold::OtsuStack => {
             let (lo, hi) = pass.range;
             let mut hist = OtsuHistogram::new(lo, hi, 256);
+            let mut r = Reader::new(&pass, input, &params.map);
             let mut buf = Vec::new();
             for k in 0..z {
-                cancelled()?;
-                pass.map.slice(k, h * w, &mut buf)?;
+                r.map(k, &mut buf)?;
                 hist.add(&buf);
             }
             Some(hist.level())
         }
     };
-    // The mask of slice k, from the stored map.
-    let mask_of = |k: usize, buf: &mut Vec<f32>| -> Result<Array3<u8>> {
-        cancelled()?;
-        pass.map.slice(k, h * w, buf)?;
+    // The mask of slice k.
+    let mask_of = |r: &mut Reader, k: usize, buf: &mut Vec<f32>| -> Result<Array3<u8>> {
+        r.map(k, buf)?;
         let lvl = level.unwrap_or_else(|| otsu_level(buf, 256));
         let m: Vec<u8> = buf.iter().map(|&v| if v > lvl { 255 } else { 0 }).collect();
         Ok(Array3::from_shape_vec((1, h, w), m).expect("one slice"))
     };
     let cal = &pass.cal;
     let mut buf = Vec::new();
+    let mut r = Reader::new(&pass, input, &params.map);
     let mut staged = vec![stage_tiff_pages(
         &out,
         PixelType::U8,
         pass.dim,
         cal,
         None,
-        |k| Ok(Stack::U8(mask_of(k, &mut buf)?)),
+        |k| Ok(Stack::U8(mask_of(&mut r, k, &mut buf)?)),
     )?];
     if let Some(p) = &map_out {
         staged.push(stage_map(p, &pass)?);
     }
     if let Some(p) = &in_focus_out {
         // Slice k of the in-focus stack; the input is read once more.
-        let in_focus = |pages: &mut TiffPages, k: usize, buf: &mut Vec<f32>| -> Result<Stack> {
-            let slice = pages.next_slices(1)?.ok_or_else(|| {
-                Error::Internal(format!("{} changed while it was read", input.display()))
-            })?;
-            let mask = mask_of(k, buf)?;
+        let in_focus = |r: &mut Reader, k: usize, buf: &mut Vec<f32>| -> Result<Stack> {
+            let mask = mask_of(r, k, buf)?;
+            let slice = r.input(k)?;
             infocus::products::in_focus(slice.view(), mask.view())
         };
         // A float stack's TIFF records its range, known only after one more pass.
         let range = if pass.pixel_type == PixelType::F32 {
-            let mut pages = open_tiff_pages(input)?;
+            let mut r = Reader::new(&pass, input, &params.map);
             let mut range: Option<(f32, f32)> = None;
             for k in 0..z {
-                if let Stack::F32(s) = in_focus(&mut pages, k, &mut buf)? {
+                if let Stack::F32(s) = in_focus(&mut r, k, &mut buf)? {
                     for &v in s.iter().filter(|v| v.is_finite()) {
                         let (l, u) = range.unwrap_or((v, v));
                         range = Some((l.min(v), u.max(v)));
@@ -148,14 +148,14 @@ pub(crate) fn segment(
         } else {
             None
         };
-        let mut pages = open_tiff_pages(input)?;
+        let mut r = Reader::new(&pass, input, &params.map);
         staged.push(stage_tiff_pages(
             p,
             pass.pixel_type,
             pass.dim,
             cal,
             range,
-            |k| in_focus(&mut pages, k, &mut buf),
+            |k| in_focus(&mut r, k, &mut buf),
         )?);
     }
     if let Some(p) = &depth_out {
@@ -169,6 +169,96 @@ pub(crate) fn segment(
         staged.push(stage_tiff(p, aif.view(), cal)?);
     }
     commit_all(staged)
+}
+
+/// Map and input slices in order (slice numbers never go down), from the
+/// stored map, or computed again from the input when the map was not kept.
+struct Reader<'a> {
+    pass: &'a MapPass,
+    input: &'a Path,
+    params: &'a MapParams,
+    pages: Option<TiffPages>,
+    /// The current batch of input slices, its maps (when computed), and
+    /// the number of its first slice.
+    part: Option<Stack>,
+    maps: Vec<f32>,
+    start: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(pass: &'a MapPass, input: &'a Path, params: &'a MapParams) -> Self {
+        Reader {
+            pass,
+            input,
+            params,
+            pages: None,
+            part: None,
+            maps: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// Makes slice `k` part of the current batch.
+    fn reach(&mut self, k: usize) -> Result<()> {
+        let (_, h, w) = self.pass.dim;
+        while self.part.as_ref().is_none_or(|p| k >= self.start + p.dim().0) {
+            cancelled()?;
+            if self.pages.is_none() {
+                self.pages = Some(open_tiff_pages(self.input)?);
+            }
+            let pages = self.pages.as_mut().expect("opened above");
+            let done = self.part.as_ref().map_or(0, |p| self.start + p.dim().0);
+            let part = pages.next_slices(batch())?.ok_or_else(|| {
+                Error::Internal(format!("{} changed while it was read", self.input.display()))
+            })?;
+            if matches!(self.pass.map, MapStore::Recompute) {
+                let mut m = Array3::<f32>::zeros((part.dim().0, h, w));
+                focus_map_into(
+                    part.view(),
+                    self.pass.input_range,
+                    self.params,
+                    &Progress::none(),
+                    m.view_mut(),
+                )?;
+                self.maps = m.into_raw_vec_and_offset().0;
+            }
+            self.part = Some(part);
+            self.start = done;
+        }
+        Ok(())
+    }
+
+    /// Map slice `k` into `buf`.
+    fn map(&mut self, k: usize, buf: &mut Vec<f32>) -> Result<()> {
+        cancelled()?;
+        let (_, h, w) = self.pass.dim;
+        let n = h * w;
+        if !matches!(self.pass.map, MapStore::Recompute) {
+            return self.pass.map.slice(k, n, buf);
+        }
+        self.reach(k)?;
+        let j = k - self.start;
+        buf.clear();
+        buf.extend_from_slice(&self.maps[j * n..(j + 1) * n]);
+        Ok(())
+    }
+
+    /// Input slice `k` (1 x H x W).
+    fn input(&mut self, k: usize) -> Result<Stack> {
+        self.reach(k)?;
+        let j = k - self.start;
+        let s = ndarray::s![j..j + 1, .., ..];
+        Ok(match self.part.as_ref().expect("reached").view() {
+            StackView::U8(a) => Stack::U8(a.slice(s).to_owned()),
+            StackView::U16(a) => Stack::U16(a.slice(s).to_owned()),
+            StackView::F32(a) => Stack::F32(a.slice(s).to_owned()),
+        })
+    }
+}
+
+/// Slices per batch: one per thread.
+fn batch() -> usize {
+    rayon::current_num_threads().max(1)
 }
 
 /// Writes the stored map as an f32 TIFF.
@@ -207,15 +297,25 @@ struct MapPass {
     map: MapStore,
     /// The map's (min, max).
     range: (f32, f32),
+    /// What `focus_map_into` needs of the whole input (entropy's bins).
+    input_range: (f64, f64),
     /// Best-focus slice per pixel (the lowest on ties).
     depth: Array2<u16>,
     /// The all-in-focus image (1 x H x W), when asked for.
     aif: Option<Stack>,
 }
 
-/// Maps every slice of `input`; the map is stored next to `out` if it does
-/// not fit in [`MEMORY_BUDGET`].
-fn map_pass(input: &Path, params: &MapParams, out: &Path, want_aif: bool) -> Result<MapPass> {
+/// Maps every slice of `input`. The map is kept in memory up to the
+/// budget; past it, it is stored in a temporary file next to `out` when
+/// `keep` (a focus map will be written), else dropped and computed again
+/// from the input when needed.
+fn map_pass(
+    input: &Path,
+    params: &MapParams,
+    out: &Path,
+    want_aif: bool,
+    keep: bool,
+) -> Result<MapPass> {
     params.validate()?;
     let mut pages = open_tiff_pages(input)?;
     let (h, w) = pages.size();
@@ -227,9 +327,9 @@ fn map_pass(input: &Path, params: &MapParams, out: &Path, want_aif: bool) -> Res
     } else {
         (0.0, 0.0)
     };
-    let batch = rayon::current_num_threads().max(1);
+    let batch = batch();
     let bar = bar(pages.len_hint().unwrap_or(0) as u64, "focus map");
-    let mut map = MapStore::new(out);
+    let mut map = MapStore::new(out, keep);
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
     let mut best = vec![0f32; h * w];
     let mut depth = vec![0u16; h * w];
@@ -277,6 +377,7 @@ fn map_pass(input: &Path, params: &MapParams, out: &Path, want_aif: bool) -> Res
         cal: pages.calibration().clone(),
         map,
         range: (lo, hi),
+        input_range: range,
         depth: Array2::from_shape_vec((h, w), depth).expect("h x w"),
         aif,
     })
@@ -389,30 +490,41 @@ fn track_best(
     }
 }
 
-/// The map, slice after slice: in memory while small, then in a temporary
-/// file next to the output, removed from the directory as soon as it is
-/// created (so nothing is left behind, whatever happens).
+/// The map, slice after slice: in memory while small; past the budget, in
+/// a temporary file next to the output (removed from the directory as soon
+/// as it is created, so nothing is left behind whatever happens), or not
+/// kept at all (computed again when needed, cheaper than writing it out).
 enum MapStore {
     Memory {
         v: Vec<f32>,
         dir: std::path::PathBuf,
+        keep: bool,
     },
     File(File),
+    Recompute,
 }
 
 impl MapStore {
-    fn new(out: &Path) -> Self {
+    fn new(out: &Path, keep: bool) -> Self {
         let dir = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => std::path::PathBuf::from("."),
         };
-        MapStore::Memory { v: Vec::new(), dir }
+        MapStore::Memory {
+            v: Vec::new(),
+            dir,
+            keep,
+        }
     }
 
     fn push(&mut self, values: &[f32]) -> Result<()> {
-        if let MapStore::Memory { v, dir } = self {
+        if let MapStore::Memory { v, dir, keep } = self {
             if (v.len() + values.len()) * 4 <= memory_budget() {
                 v.extend_from_slice(values);
+                return Ok(());
+            }
+            if !*keep {
+                *self = MapStore::Recompute;
                 return Ok(());
             }
             let mut f = temporary(dir)?;
@@ -421,11 +533,12 @@ impl MapStore {
         }
         match self {
             MapStore::File(f) => write_f32(f, values, Path::new("the temporary map")),
+            MapStore::Recompute => Ok(()),
             MapStore::Memory { .. } => unreachable!("spilled above"),
         }
     }
 
-    /// Slice `k` (`n` values) into `buf`.
+    /// Slice `k` (`n` values) into `buf` (not for `Recompute`).
     fn slice(&self, k: usize, n: usize, buf: &mut Vec<f32>) -> Result<()> {
         buf.clear();
         match self {
@@ -435,10 +548,14 @@ impl MapStore {
                 buf.resize(n, 0.0);
                 // SAFETY: f32 has no padding and every bit pattern is a valid
                 // f32, so its storage may be filled as bytes.
-                let bytes =
-                    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), n * 4) };
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), n * 4)
+                };
                 f.read_exact_at(bytes, (k * n * 4) as u64)
                     .map_err(|e| Error::io(Path::new("the temporary map"), e))?;
+            }
+            MapStore::Recompute => {
+                return Err(Error::Internal("the map was not kept".into()));
             }
         }
         Ok(())
