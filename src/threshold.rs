@@ -89,12 +89,33 @@ impl OtsuHistogram {
     /// Counts `values`, which must lie in `[min, max]`.
     pub fn add(&mut self, values: &[f32]) {
         let (lo, width) = (self.lo, self.width);
-        if let Some(counts) = &mut self.counts {
-            let last = counts.len() - 1;
-            for &v in values {
-                let b = ((f64::from(v) - lo) / width) as usize;
-                counts[b.min(last)] += 1.0;
+        let Some(counts) = &mut self.counts else {
+            return;
+        };
+        let last = (counts.len() - 1) as u32;
+        // Bins of a block first (the divisions vectorise), then the counts
+        // in four integer histograms (no chain of dependent increments);
+        // the counts are exact integers whatever the order.
+        let mut bins = [0u32; 1024];
+        let mut part = vec![[0u64; 4]; counts.len()];
+        for block in values.chunks(bins.len()) {
+            let bins = &mut bins[..block.len()];
+            for (b, &v) in bins.iter_mut().zip(block) {
+                *b = (((f64::from(v) - lo) / width) as u32).min(last);
             }
+            let mut quads = bins.chunks_exact(4);
+            for q in &mut quads {
+                part[q[0] as usize][0] += 1;
+                part[q[1] as usize][1] += 1;
+                part[q[2] as usize][2] += 1;
+                part[q[3] as usize][3] += 1;
+            }
+            for &b in quads.remainder() {
+                part[b as usize][0] += 1;
+            }
+        }
+        for (c, p) in counts.iter_mut().zip(&part) {
+            *c += p.iter().sum::<u64>() as f64;
         }
     }
 

@@ -96,23 +96,20 @@ pub(crate) fn segment(
             let (lo, hi) = pass.range;
             let mut hist = OtsuHistogram::new(lo, hi, 256);
             let mut r = Reader::new(&pass, input, &params.map);
-            let mut buf = Vec::new();
             for k in 0..z {
-                r.map(k, &mut buf)?;
-                hist.add(&buf);
+                hist.add(r.map(k)?);
             }
             Some(hist.level())
         }
     };
     // The mask of slice k.
-    let mask_of = |r: &mut Reader, k: usize, buf: &mut Vec<f32>| -> Result<Array3<u8>> {
-        r.map(k, buf)?;
-        let lvl = level.unwrap_or_else(|| otsu_level(buf, 256));
-        let m: Vec<u8> = buf.iter().map(|&v| if v > lvl { 255 } else { 0 }).collect();
+    let mask_of = |r: &mut Reader, k: usize| -> Result<Array3<u8>> {
+        let map = r.map(k)?;
+        let lvl = level.unwrap_or_else(|| otsu_level(map, 256));
+        let m: Vec<u8> = map.iter().map(|&v| if v > lvl { 255 } else { 0 }).collect();
         Ok(Array3::from_shape_vec((1, h, w), m).expect("one slice"))
     };
     let cal = &pass.cal;
-    let mut buf = Vec::new();
     let mut r = Reader::new(&pass, input, &params.map);
     let mut staged = vec![stage_tiff_pages(
         &out,
@@ -120,15 +117,15 @@ pub(crate) fn segment(
         pass.dim,
         cal,
         None,
-        |k| Ok(Stack::U8(mask_of(&mut r, k, &mut buf)?)),
+        |k| Ok(Stack::U8(mask_of(&mut r, k)?)),
     )?];
     if let Some(p) = &map_out {
         staged.push(stage_map(p, &pass)?);
     }
     if let Some(p) = &in_focus_out {
         // Slice k of the in-focus stack; the input is read once more.
-        let in_focus = |r: &mut Reader, k: usize, buf: &mut Vec<f32>| -> Result<Stack> {
-            let mask = mask_of(r, k, buf)?;
+        let in_focus = |r: &mut Reader, k: usize| -> Result<Stack> {
+            let mask = mask_of(r, k)?;
             let slice = r.input(k)?;
             infocus::products::in_focus(slice.view(), mask.view())
         };
@@ -137,7 +134,7 @@ pub(crate) fn segment(
             let mut r = Reader::new(&pass, input, &params.map);
             let mut range: Option<(f32, f32)> = None;
             for k in 0..z {
-                if let Stack::F32(s) = in_focus(&mut r, k, &mut buf)? {
+                if let Stack::F32(s) = in_focus(&mut r, k)? {
                     for &v in s.iter().filter(|v| v.is_finite()) {
                         let (l, u) = range.unwrap_or((v, v));
                         range = Some((l.min(v), u.max(v)));
@@ -155,7 +152,7 @@ pub(crate) fn segment(
             pass.dim,
             cal,
             range,
-            |k| in_focus(&mut r, k, &mut buf),
+            |k| in_focus(&mut r, k),
         )?);
     }
     if let Some(p) = &depth_out {
@@ -183,6 +180,8 @@ struct Reader<'a> {
     part: Option<Stack>,
     maps: Vec<f32>,
     start: usize,
+    /// A slice read from the temporary map.
+    buf: Vec<f32>,
 }
 
 impl<'a> Reader<'a> {
@@ -195,6 +194,7 @@ impl<'a> Reader<'a> {
             part: None,
             maps: Vec::new(),
             start: 0,
+            buf: Vec::new(),
         }
     }
 
@@ -212,15 +212,18 @@ impl<'a> Reader<'a> {
                 Error::Internal(format!("{} changed while it was read", self.input.display()))
             })?;
             if matches!(self.pass.map, MapStore::Recompute) {
-                let mut m = Array3::<f32>::zeros((part.dim().0, h, w));
+                // One buffer for every batch: no fresh pages to fault in.
+                let zb = part.dim().0;
+                self.maps.resize(zb * h * w, 0.0);
+                let m = ndarray::ArrayViewMut3::from_shape((zb, h, w), &mut self.maps[..])
+                    .expect("sized above");
                 focus_map_into(
                     part.view(),
                     self.pass.input_range,
                     self.params,
                     &Progress::none(),
-                    m.view_mut(),
+                    m,
                 )?;
-                self.maps = m.into_raw_vec_and_offset().0;
             }
             self.part = Some(part);
             self.start = done;
@@ -228,19 +231,23 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Map slice `k` into `buf`.
-    fn map(&mut self, k: usize, buf: &mut Vec<f32>) -> Result<()> {
+    /// Map slice `k`.
+    fn map(&mut self, k: usize) -> Result<&[f32]> {
         cancelled()?;
         let (_, h, w) = self.pass.dim;
         let n = h * w;
-        if !matches!(self.pass.map, MapStore::Recompute) {
-            return self.pass.map.slice(k, n, buf);
+        match &self.pass.map {
+            MapStore::Memory { v, .. } => Ok(&v[k * n..(k + 1) * n]),
+            MapStore::File(_) => {
+                self.pass.map.slice(k, n, &mut self.buf)?;
+                Ok(&self.buf)
+            }
+            MapStore::Recompute => {
+                self.reach(k)?;
+                let j = k - self.start;
+                Ok(&self.maps[j * n..(j + 1) * n])
+            }
         }
-        self.reach(k)?;
-        let j = k - self.start;
-        buf.clear();
-        buf.extend_from_slice(&self.maps[j * n..(j + 1) * n]);
-        Ok(())
     }
 
     /// Input slice `k` (1 x H x W).
@@ -335,11 +342,14 @@ fn map_pass(
     let mut depth = vec![0u16; h * w];
     let mut aif: Option<Stack> = None;
     let mut z = 0usize;
+    // One map buffer for every batch: no fresh pages to fault in.
+    let mut maps: Vec<f32> = Vec::new();
     while let Some(part) = next(&mut pages, batch, z)? {
         let zb = part.dim().0;
-        let mut m = Array3::<f32>::zeros((zb, h, w));
-        focus_map_into(part.view(), range, params, &progress(&bar, z), m.view_mut())?;
-        let values = m.as_slice().expect("standard layout");
+        maps.resize(zb * h * w, 0.0);
+        let m = ndarray::ArrayViewMut3::from_shape((zb, h, w), &mut maps[..]).expect("sized above");
+        focus_map_into(part.view(), range, params, &progress(&bar, z), m)?;
+        let values = &maps[..];
         if let Some(v) = values.iter().find(|v| !v.is_finite()) {
             return Err(Error::invalid(format!(
                 "focus map holds a non-finite value {v}"
