@@ -8,7 +8,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 if [ -z "${INFOCUS_BENCH_FEATURES+x}" ] && [ -d .libtorch/torch/lib ]; then
     export INFOCUS_BENCH_FEATURES=torch
-    export LIBTORCH="${LIBTORCH:-$ROOT/.libtorch/torch}"
+    # The resolved path (.libtorch may be a link): a different spelling of
+    # the same LIBTORCH would make cargo rebuild torch-sys.
+    export LIBTORCH="${LIBTORCH:-$(readlink -f "$ROOT/.libtorch/torch")}"
 fi
 .venv/bin/python bench/run.py "$@"
 .venv/bin/python bench/plot.py
