@@ -270,12 +270,24 @@ fn main() {
         );
         drop(map);
         let floor = time_ms(reps, || drop(memory_floor(&s)));
-        r.add("floor", &name, px, floor, &format!("\"threads\": {threads}"));
+        r.add(
+            "floor",
+            &name,
+            px,
+            floor,
+            &format!("\"threads\": {threads}"),
+        );
         // The same into an output already in memory: bandwidth alone.
         let mut warm = memory_floor(&s);
         let t = time_ms(reps, || copy_into(&s, &mut warm));
         drop(warm);
-        r.add("floor_warm", &name, px, t, &format!("\"threads\": {threads}"));
+        r.add(
+            "floor_warm",
+            &name,
+            px,
+            t,
+            &format!("\"threads\": {threads}"),
+        );
         for th in [1, threads] {
             let p = pool(th);
             let m = time_ms(reps, || {

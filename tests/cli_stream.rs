@@ -37,7 +37,9 @@ fn cal() -> Calibration {
 /// Runs the CLI; `env` adds variables. Panics with its stderr on failure.
 fn infocus(args: &[&str], env: &[(&str, &str)]) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_infocus"));
-    c.args(args).env_remove("INFOCUS_NO_STREAM").env_remove("INFOCUS_STREAM_BUDGET");
+    c.args(args)
+        .env_remove("INFOCUS_NO_STREAM")
+        .env_remove("INFOCUS_STREAM_BUDGET");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -74,7 +76,12 @@ fn same_outputs_with(
         &["mask", "in_focus", "depth", "aif"]
     };
     let run = |tag: &str, env: &[(&str, &str)]| {
-        let p = |n: &str| dir.join(format!("{tag}_{n}.tif")).to_str().unwrap().to_string();
+        let p = |n: &str| {
+            dir.join(format!("{tag}_{n}.tif"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
         let (m, f, i, d, a) = (p("mask"), p("map"), p("in_focus"), p("depth"), p("aif"));
         let mut args = vec![
             "segment",
@@ -120,7 +127,10 @@ fn same_outputs_with(
 #[test]
 fn streamed_outputs_are_the_in_memory_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    for (k, t) in [PixelType::U8, PixelType::U16, PixelType::F32].into_iter().enumerate() {
+    for (k, t) in [PixelType::U8, PixelType::U16, PixelType::F32]
+        .into_iter()
+        .enumerate()
+    {
         let input = dir.path().join(format!("in_{}.tif", t.name()));
         write_tiff(&input, stack(t, 5, 150, k as u64 + 1).view(), &cal()).unwrap();
         for budget in ["1000000000", "1"] {
@@ -130,14 +140,26 @@ fn streamed_outputs_are_the_in_memory_bytes() {
         // Without a focus map to write, the map over the budget is not kept
         // but computed again.
         let env = [("INFOCUS_STREAM_BUDGET", "1")];
-        for extra in [&["--preset", "paper"][..], &["--threshold", "otsu-slice", "--window", "50"]] {
+        for extra in [
+            &["--preset", "paper"][..],
+            &["--threshold", "otsu-slice", "--window", "50"],
+        ] {
             same_outputs_with(dir.path(), &input, extra, &env, false);
         }
         // Other thresholds and maps, the map spilled to a file.
         let env = [("INFOCUS_STREAM_BUDGET", "1")];
         for extra in [
             &["--preset", "paper", "--threshold", "otsu-slice"][..],
-            &["--measure", "brenner", "--window", "32", "--strides", "8,12", "--threshold", "1000"],
+            &[
+                "--measure",
+                "brenner",
+                "--window",
+                "32",
+                "--strides",
+                "8,12",
+                "--threshold",
+                "1000",
+            ],
             &["--measure", "entropy", "--window", "40", "--strides", "16"],
         ] {
             same_outputs(dir.path(), &input, extra, &env);
@@ -199,9 +221,12 @@ fn pages_read_one_at_a_time_make_the_stack() {
         // Written page by page: the bytes of the whole-stack writer.
         let again = dir.path().join(format!("q_{}.tif", t.name()));
         let range = match &whole {
-            Stack::F32(a) => Some(a.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-                (l.min(v), h.max(v))
-            })),
+            Stack::F32(a) => Some(
+                a.iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                        (l.min(v), h.max(v))
+                    }),
+            ),
             _ => None,
         };
         stage_tiff_pages(&again, t, whole.dim(), &c, range, |k| {
@@ -223,7 +248,11 @@ fn otsu_histogram_in_parts_gives_otsu_level() {
     let s = stack(PixelType::F32, 3, 64, 5);
     let Stack::F32(a) = s else { unreachable!() };
     let v: Vec<f32> = a.iter().copied().collect();
-    let (lo, hi) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+    let (lo, hi) = v
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| {
+            (l.min(x), h.max(x))
+        });
     let mut h = OtsuHistogram::new(lo, hi, 256);
     for part in a.axis_iter(Axis(0)) {
         h.add(&part.iter().copied().collect::<Vec<_>>());

@@ -86,7 +86,13 @@ pub(crate) fn segment(
         extra(&a.depth)?,
         extra(&a.all_in_focus)?,
     );
-    let pass = map_pass(input, &params.map, &out, aif_out.is_some(), map_out.is_some())?;
+    let pass = map_pass(
+        input,
+        &params.map,
+        &out,
+        aif_out.is_some(),
+        map_out.is_some(),
+    )?;
     let (z, h, w) = pass.dim;
     let t = params.threshold.unwrap_or(Threshold::OtsuStack);
     let level = match t {
@@ -201,7 +207,11 @@ impl<'a> Reader<'a> {
     /// Makes slice `k` part of the current batch.
     fn reach(&mut self, k: usize) -> Result<()> {
         let (_, h, w) = self.pass.dim;
-        while self.part.as_ref().is_none_or(|p| k >= self.start + p.dim().0) {
+        while self
+            .part
+            .as_ref()
+            .is_none_or(|p| k >= self.start + p.dim().0)
+        {
             cancelled()?;
             if self.pages.is_none() {
                 self.pages = Some(open_tiff_pages(self.input)?);
@@ -209,7 +219,10 @@ impl<'a> Reader<'a> {
             let pages = self.pages.as_mut().expect("opened above");
             let done = self.part.as_ref().map_or(0, |p| self.start + p.dim().0);
             let part = pages.next_slices(batch())?.ok_or_else(|| {
-                Error::Internal(format!("{} changed while it was read", self.input.display()))
+                Error::Internal(format!(
+                    "{} changed while it was read",
+                    self.input.display()
+                ))
             })?;
             if matches!(self.pass.map, MapStore::Recompute) {
                 // One buffer for every batch: no fresh pages to fault in.
@@ -350,11 +363,6 @@ fn map_pass(
         let m = ndarray::ArrayViewMut3::from_shape((zb, h, w), &mut maps[..]).expect("sized above");
         focus_map_into(part.view(), range, params, &progress(&bar, z), m)?;
         let values = &maps[..];
-        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-            return Err(Error::invalid(format!(
-                "focus map holds a non-finite value {v}"
-            )));
-        }
         for (j, s) in values.chunks_exact(h * w).enumerate() {
             let k = z + j;
             if k > usize::from(u16::MAX) {
@@ -362,9 +370,19 @@ fn map_pass(
                     "a depth map needs 1 to 65536 slices, not more than {k}"
                 )));
             }
-            let (l, u) = s
-                .iter()
-                .fold((lo, hi), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            // Range and finiteness in one pass.
+            let (l, u, finite) = s.iter().fold((lo, hi, true), |(lo, hi, ok), &v| {
+                (lo.min(v), hi.max(v), ok & v.is_finite())
+            });
+            if !finite {
+                let v = s
+                    .iter()
+                    .find(|v| !v.is_finite())
+                    .expect("one is not finite");
+                return Err(Error::invalid(format!(
+                    "focus map holds a non-finite value {v}"
+                )));
+            }
             (lo, hi) = (l, u);
             let img = part.view();
             if k == 0 {
@@ -462,22 +480,26 @@ fn track_best(
         aif: Option<&mut [T]>,
         img: &[T],
     ) {
+        // Selects rather than branches: the loops vectorise.
         match aif {
             Some(a) => {
-                for i in 0..s.len() {
-                    if s[i] > best[i] {
-                        best[i] = s[i];
-                        depth[i] = k;
-                        a[i] = img[i];
-                    }
+                for (((b, d), (&v, a)), &p) in best
+                    .iter_mut()
+                    .zip(depth.iter_mut())
+                    .zip(s.iter().zip(a))
+                    .zip(img)
+                {
+                    let gt = v > *b;
+                    *b = if gt { v } else { *b };
+                    *d = if gt { k } else { *d };
+                    *a = if gt { p } else { *a };
                 }
             }
             None => {
-                for i in 0..s.len() {
-                    if s[i] > best[i] {
-                        best[i] = s[i];
-                        depth[i] = k;
-                    }
+                for ((b, d), &v) in best.iter_mut().zip(depth.iter_mut()).zip(s) {
+                    let gt = v > *b;
+                    *b = if gt { v } else { *b };
+                    *d = if gt { k } else { *d };
                 }
             }
         }
@@ -558,9 +580,8 @@ impl MapStore {
                 buf.resize(n, 0.0);
                 // SAFETY: f32 has no padding and every bit pattern is a valid
                 // f32, so its storage may be filled as bytes.
-                let bytes = unsafe {
-                    std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), n * 4)
-                };
+                let bytes =
+                    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), n * 4) };
                 f.read_exact_at(bytes, (k * n * 4) as u64)
                     .map_err(|e| Error::io(Path::new("the temporary map"), e))?;
             }

@@ -1123,34 +1123,40 @@ pub fn stage_tiff_pages(
 /// Writes slice `zi` of `stack` as little-endian samples.
 fn write_page(out: &mut dyn Write, stack: StackView<'_>, zi: usize, path: &Path) -> Result<()> {
     let err = write_err(path);
-    let mut row = Vec::new();
-    let mut put = |out: &mut dyn Write, bytes: &mut dyn FnMut(&mut Vec<u8>)| -> Result<()> {
-        row.clear();
-        bytes(&mut row);
-        out.write_all(&row).map_err(&err)
-    };
-    match stack {
-        StackView::U8(a) => {
-            for r in a.index_axis(Axis(0), zi).rows() {
-                put(out, &mut |b| b.extend(r.iter()))?;
+    // Little-endian bytes of `values`, a block at a time into a fixed buffer
+    // (a loop the compiler vectorises).
+    fn put<T: Copy, const N: usize>(
+        out: &mut dyn Write,
+        values: impl Iterator<Item = T>,
+        bytes: impl Fn(T) -> [u8; N],
+        err: &dyn Fn(std::io::Error) -> Error,
+    ) -> Result<()> {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut values = values.peekable();
+        while values.peek().is_some() {
+            let mut n = 0;
+            for (d, v) in buf.chunks_exact_mut(N).zip(&mut values) {
+                d.copy_from_slice(&bytes(v));
+                n += N;
             }
+            out.write_all(&buf[..n]).map_err(err)?;
         }
-        StackView::U16(a) => {
-            for r in a.index_axis(Axis(0), zi).rows() {
-                put(out, &mut |b| {
-                    r.iter().for_each(|v| b.extend_from_slice(&v.to_le_bytes()))
-                })?;
-            }
-        }
-        StackView::F32(a) => {
-            for r in a.index_axis(Axis(0), zi).rows() {
-                put(out, &mut |b| {
-                    r.iter().for_each(|v| b.extend_from_slice(&v.to_le_bytes()))
-                })?;
-            }
-        }
+        Ok(())
     }
-    Ok(())
+    macro_rules! page {
+        ($a:expr) => {{
+            let p = $a.index_axis(Axis(0), zi);
+            match p.as_slice() {
+                Some(v) => put(out, v.iter().copied(), |x| x.to_le_bytes(), &err),
+                None => put(out, p.iter().copied(), |x| x.to_le_bytes(), &err),
+            }
+        }};
+    }
+    match stack {
+        StackView::U8(a) => page!(a),
+        StackView::U16(a) => page!(a),
+        StackView::F32(a) => page!(a),
+    }
 }
 
 /// The file layout and ImageJ description of a stack, after checking that
