@@ -343,7 +343,7 @@ fn map_pass(
     // Entropy bins u16 and f32 stacks over the whole stack's range: one
     // more pass over the input to find it.
     let range = if params.measure == Measure::Entropy && pixel_type != PixelType::U8 {
-        input_range(input, h, w)?
+        input_range(input)?
     } else {
         (0.0, 0.0)
     };
@@ -430,8 +430,7 @@ fn next(pages: &mut TiffPages, batch: usize, z0: usize) -> Result<Option<Stack>>
 }
 
 /// The (min, max) of the whole input, read once more.
-fn input_range(input: &Path, h: usize, w: usize) -> Result<(f64, f64)> {
-    let _ = (h, w);
+fn input_range(input: &Path) -> Result<(f64, f64)> {
     let mut pages = open_tiff_pages(input)?;
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut z = 0;
