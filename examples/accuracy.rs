@@ -3,13 +3,13 @@
 //!
 //! `cargo run --release --example accuracy [-- --quick]`
 
-use infocus::eval::{Scores, evaluate};
+use infocus::eval::{evaluate, Scores};
 use infocus::io::{read_stack, write_png_rgb};
-use infocus::report::{Column, montage, pick_slices};
-use infocus::segment::{Preset, SegmentParams, segment};
+use infocus::report::{montage, pick_slices, Column};
+use infocus::segment::{segment, Preset, SegmentParams};
 use infocus::synth::{quick_suite, suite, synth};
 use infocus::{Progress, Stack};
-use ndarray::{Array3, Axis, s};
+use ndarray::{s, Array3, Axis};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
@@ -55,19 +55,9 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let cases = if quick { quick_suite() } else { suite() };
     let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# Accuracy\n\nMeasured by `cargo run --release --example accuracy` on this machine ({} threads).",
-        rayon::current_num_threads()
-    );
-    let _ = writeln!(
-        md,
-        "Synthetic stacks have exact truth (`src/synth`); IoU, Dice, precision and recall are over the whole stack.\n"
-    );
-    let _ = writeln!(
-        md,
-        "| stack | preset | IoU | Dice | precision | recall | dof used | time ms |\n|---|---|---|---|---|---|---|---|"
-    );
+    let _ = writeln!(md, "# Accuracy\n\nMeasured by `cargo run --release --example accuracy` on this machine ({} threads).", rayon::current_num_threads());
+    let _ = writeln!(md, "Synthetic stacks have exact truth (`src/synth`); IoU, Dice, precision and recall are over the whole stack.\n");
+    let _ = writeln!(md, "| stack | preset | IoU | Dice | precision | recall | dof used | time ms |\n|---|---|---|---|---|---|---|---|");
     let mut ious: Vec<Vec<f64>> = vec![Vec::new(); PRESETS.len()];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); PRESETS.len()];
     let mut pictures: Vec<Vec<Array3<u8>>> = vec![Vec::new(); PRESETS.len()];
@@ -77,74 +67,27 @@ fn main() {
             let t0 = Instant::now();
             let seg = segment(s.stack.view(), &params(preset), &Progress::none()).expect("segment");
             let ms = t0.elapsed().as_secs_f64() * 1e3;
-            let e: Scores = evaluate(seg.mask.view(), s.truth.view())
-                .expect("eval")
-                .stack;
+            let e: Scores = evaluate(seg.mask.view(), s.truth.view()).expect("eval").stack;
             ious[i].push(e.iou);
             times[i].push(ms);
-            let dof = seg
-                .dof
-                .map(|d| format!("{d:.2} (true {})", c.params.dof))
-                .unwrap_or_else(|| "-".into());
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {dof} | {ms:.0} |",
-                c.name,
-                preset.name(),
-                e.iou,
-                e.dice,
-                e.precision,
-                e.recall
-            );
-            eprintln!(
-                "{:>44} {:>8} IoU {:.3} ({ms:.0} ms)",
-                c.name,
-                preset.name(),
-                e.iou
-            );
+            let dof = seg.dof.map(|d| format!("{d:.2} (true {})", c.params.dof)).unwrap_or_else(|| "-".into());
+            let _ = writeln!(md, "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {dof} | {ms:.0} |", c.name, preset.name(), e.iou, e.dice, e.precision, e.recall);
+            eprintln!("{:>44} {:>8} IoU {:.3} ({ms:.0} ms)", c.name, preset.name(), e.iou);
             if n < 6 && c.params.height <= 256 {
-                let cols = [
-                    Column { mask: None },
-                    Column {
-                        mask: Some(seg.mask.view()),
-                    },
-                ];
-                pictures[i].push(montage(
-                    s.stack.view(),
-                    &pick_slices(c.params.depth, 3),
-                    Some(s.truth.view()),
-                    &cols,
-                ));
+                let cols = [Column { mask: None }, Column { mask: Some(seg.mask.view()) }];
+                pictures[i].push(montage(s.stack.view(), &pick_slices(c.params.depth, 3), Some(s.truth.view()), &cols));
             }
         }
     }
-    let _ = writeln!(
-        md,
-        "\n## Means over {} stacks\n\n| preset | mean IoU | min IoU | stacks below 0.5 | mean time ms |\n|---|---|---|---|---|",
-        cases.len()
-    );
+    let _ = writeln!(md, "\n## Means over {} stacks\n\n| preset | mean IoU | min IoU | stacks below 0.5 | mean time ms |\n|---|---|---|---|---|", cases.len());
     for (i, p) in PRESETS.iter().enumerate() {
         let min = ious[i].iter().copied().fold(f64::INFINITY, f64::min);
         let below = ious[i].iter().filter(|&&v| v < 0.5).count();
-        let _ = writeln!(
-            md,
-            "| {} | {:.3} | {:.3} | {below} | {:.0} |",
-            p.name(),
-            mean(&ious[i]),
-            min,
-            mean(&times[i])
-        );
+        let _ = writeln!(md, "| {} | {:.3} | {:.3} | {below} | {:.0} |", p.name(), mean(&ious[i]), min, mean(&times[i]));
     }
-    let _ = writeln!(
-        md,
-        "\n## Real stacks\n\n| stack | preset | slice with most in-focus pixels | expert best focus | IoU vs published mask |\n|---|---|---|---|---|"
-    );
+    let _ = writeln!(md, "\n## Real stacks\n\n| stack | preset | slice with most in-focus pixels | expert best focus | IoU vs published mask |\n|---|---|---|---|---|");
     let real: [(&str, Option<usize>, Option<&str>); 4] = [
-        (
-            "tests/data/real/zebrafish_slice/image.npy",
-            None,
-            Some("tests/data/real/zebrafish_slice/mask.npy"),
-        ),
+        ("tests/data/real/zebrafish_slice/image.npy", None, Some("tests/data/real/zebrafish_slice/mask.npy")),
         ("tests/data/real/bf_autofocus/stack.tif", None, None),
         ("tests/data/real/focusstack_pcb/stack.tif", None, None),
         ("../shared/data/urjc_s1/stack.tif", Some(10), None),
@@ -155,13 +98,8 @@ fn main() {
             continue;
         };
         for preset in PRESETS {
-            let seg = segment(stack.view(), &SegmentParams::new(preset), &Progress::none())
-                .expect("segment");
-            let counts: Vec<usize> = seg
-                .mask
-                .axis_iter(Axis(0))
-                .map(|m| m.iter().filter(|&&v| v > 0).count())
-                .collect();
+            let seg = segment(stack.view(), &SegmentParams::new(preset), &Progress::none()).expect("segment");
+            let counts: Vec<usize> = seg.mask.axis_iter(Axis(0)).map(|m| m.iter().filter(|&&v| v > 0).count()).collect();
             let best = (0..counts.len()).fold(0, |b, k| if counts[k] > counts[b] { k } else { b });
             let iou = mask.map(|m| {
                 let (truth, _) = read_stack(Path::new(m)).expect("mask");
@@ -169,36 +107,20 @@ fn main() {
                     Stack::U8(a) => a.mapv(|v| u8::from(v > 0) * 255),
                     _ => panic!("mask is not u8"),
                 };
-                format!(
-                    "{:.3}",
-                    evaluate(seg.mask.view(), t.view()).expect("eval").stack.iou
-                )
+                format!("{:.3}", evaluate(seg.mask.view(), t.view()).expect("eval").stack.iou)
             });
-            let _ = writeln!(
-                md,
-                "| {path} | {} | {best} | {} | {} |",
-                preset.name(),
-                expert.map_or("-".into(), |e| e.to_string()),
-                iou.unwrap_or_else(|| "-".into())
-            );
+            let _ = writeln!(md, "| {path} | {} | {best} | {} | {} |", preset.name(), expert.map_or("-".into(), |e| e.to_string()), iou.unwrap_or_else(|| "-".into()));
         }
     }
     let dir = Path::new("docs/accuracy");
     std::fs::create_dir_all(dir).expect("mkdir");
-    let _ = writeln!(
-        md,
-        "\n## Pictures\n\nRows: three slices of each of the first stacks; columns: image | truth | prediction (green: found and in focus, red: found but not in focus, blue: missed).\n"
-    );
+    let _ = writeln!(md, "\n## Pictures\n\nRows: three slices of each of the first stacks; columns: image | truth | prediction (green: found and in focus, red: found but not in focus, blue: missed).\n");
     for (i, p) in PRESETS.iter().enumerate() {
         let file = dir.join(format!("{}.png", p.name()));
         write_png_rgb(&file, &stack_vertically(&pictures[i])).expect("png");
         let _ = writeln!(md, "- {}: `{}`", p.name(), file.display());
     }
-    let out = if quick {
-        "ACCURACY-quick.md"
-    } else {
-        "ACCURACY.md"
-    };
+    let out = if quick { "ACCURACY-quick.md" } else { "ACCURACY.md" };
     std::fs::write(out, md).expect("write");
     for (i, p) in PRESETS.iter().enumerate() {
         println!("{}: mean IoU {:.3}", p.name(), mean(&ious[i]));

@@ -71,10 +71,7 @@ pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
     // Horizontal sums (not yet divided) of every row.
     let mut rows = vec![0.0f64; h * w];
     let mut prefix = vec![0.0f64; w + 1];
-    for (row_in, row_out) in src
-        .chunks_exact(w.max(1))
-        .zip(rows.chunks_exact_mut(w.max(1)))
-    {
+    for (row_in, row_out) in src.chunks_exact(w.max(1)).zip(rows.chunks_exact_mut(w.max(1))) {
         for (i, &v) in row_in.iter().enumerate() {
             prefix[i + 1] = prefix[i] + v;
         }
@@ -82,9 +79,7 @@ pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
             *o = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
         }
     }
-    let col_count: Vec<f64> = (0..w)
-        .map(|x| ((x + r + 1).min(w) - x.saturating_sub(r)) as f64)
-        .collect();
+    let col_count: Vec<f64> = (0..w).map(|x| ((x + r + 1).min(w) - x.saturating_sub(r)) as f64).collect();
     // Vertical running sum of the row sums over [y - r, y + r].
     let mut acc = vec![0.0f64; w];
     for row in rows.chunks_exact(w.max(1)).take(r.min(h)) {
@@ -305,28 +300,18 @@ pub(crate) fn box_max(img: &Array2<f32>, r: usize) -> Array2<f32> {
     for y in 0..h {
         for x in 0..w {
             let (lo, hi) = (x.saturating_sub(r), (x + r + 1).min(w));
-            rows[(y, x)] = (lo..hi)
-                .map(|xx| img[(y, xx)])
-                .fold(f32::NEG_INFINITY, f32::max);
+            rows[(y, x)] = (lo..hi).map(|xx| img[(y, xx)]).fold(f32::NEG_INFINITY, f32::max);
         }
     }
     Array2::from_shape_fn((h, w), |(y, x)| {
         let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));
-        (lo..hi)
-            .map(|yy| rows[(yy, x)])
-            .fold(f32::NEG_INFINITY, f32::max)
+        (lo..hi).map(|yy| rows[(yy, x)]).fold(f32::NEG_INFINITY, f32::max)
     })
 }
 
 /// [`box_mean`] of `img` (row-major `h x w`) only at pixels `(step*i, step*j)`:
 /// blur matching samples a grid, so the full filtered image is not needed.
-pub(crate) fn box_mean_sampled(
-    img: &[f64],
-    h: usize,
-    w: usize,
-    r: usize,
-    step: usize,
-) -> Array2<f64> {
+pub(crate) fn box_mean_sampled(img: &[f64], h: usize, w: usize, r: usize, step: usize) -> Array2<f64> {
     let (sh, sw) = (h.div_ceil(step), w.div_ceil(step));
     // Horizontal sums at the sampled columns of every row.
     let mut rows = vec![0.0f64; h * sw];
@@ -340,9 +325,7 @@ pub(crate) fn box_mean_sampled(
             rows[y * sw + j] = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
         }
     }
-    let col_count: Vec<f64> = (0..sw)
-        .map(|j| ((j * step + r + 1).min(w) - (j * step).saturating_sub(r)) as f64)
-        .collect();
+    let col_count: Vec<f64> = (0..sw).map(|j| ((j * step + r + 1).min(w) - (j * step).saturating_sub(r)) as f64).collect();
     Array2::from_shape_fn((sh, sw), |(i, j)| {
         let y = i * step;
         let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));

@@ -22,12 +22,7 @@ fn default_preset_stays_above_its_floors() {
     for (c, &(floor, paper)) in cases.iter().zip(&FIGURES) {
         let s = synth(&c.params, &Progress::none()).unwrap();
         let iou = |preset| {
-            let seg = segment(
-                s.stack.view(),
-                &SegmentParams::new(preset),
-                &Progress::none(),
-            )
-            .unwrap();
+            let seg = segment(s.stack.view(), &SegmentParams::new(preset), &Progress::none()).unwrap();
             evaluate(seg.mask.view(), s.truth.view()).unwrap().stack.iou
         };
         let (d, p) = (iou(Preset::Default), iou(Preset::Paper));

@@ -1430,8 +1430,5 @@ fn a_closed_stdout_ends_quietly() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        !out.status.success(),
-        "writing to a closed pipe cannot succeed"
-    );
+    assert!(!out.status.success(), "writing to a closed pipe cannot succeed");
 }

@@ -35,11 +35,7 @@ fn fails(args: &[&str], dir: &Path, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "infocus {args:?} succeeded");
     let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "infocus {args:?}: stderr is not one line:\n{err}"
-    );
+    assert_eq!(lines.len(), 1, "infocus {args:?}: stderr is not one line:\n{err}");
     assert!(lines[0].starts_with("infocus: error:"), "{err}");
     for n in needles {
         assert!(
@@ -67,27 +63,10 @@ fn without_torch_the_unet_commands_say_how_to_get_them() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_synth(d, "a", 1);
+    fails(&["train", "a.tif", "-o", "m.safetensors"], d, &["unsupported", "--features torch"]);
+    fails(&["predict", "m.safetensors", "a.tif", "-o", "x.tif"], d, &["--features torch"]);
     fails(
-        &["train", "a.tif", "-o", "m.safetensors"],
-        d,
-        &["unsupported", "--features torch"],
-    );
-    fails(
-        &["predict", "m.safetensors", "a.tif", "-o", "x.tif"],
-        d,
-        &["--features torch"],
-    );
-    fails(
-        &[
-            "segment",
-            "a.tif",
-            "-o",
-            "x.tif",
-            "--method",
-            "unet",
-            "--model",
-            "m.safetensors",
-        ],
+        &["segment", "a.tif", "-o", "x.tif", "--method", "unet", "--model", "m.safetensors"],
         d,
         &["--features torch"],
     );
@@ -102,20 +81,8 @@ mod with_torch {
     use infocus::unet::{DeviceSpec, Model, PredictParams};
 
     const TINY: [&str; 14] = [
-        "--threads",
-        "1",
-        "--device",
-        "cpu",
-        "--depth",
-        "2",
-        "--base-channels",
-        "4",
-        "--epochs",
-        "2",
-        "--patch",
-        "32",
-        "--seed",
-        "3",
+        "--threads", "1", "--device", "cpu", "--depth", "2", "--base-channels", "4", "--epochs",
+        "2", "--patch", "32", "--seed", "3",
     ];
 
     fn as_u8(s: Stack) -> ndarray::Array3<u8> {
@@ -141,10 +108,7 @@ mod with_torch {
         let mut args = vec!["train", "a.tif", "b.tif", "-o", "m.safetensors"];
         args.extend(TINY);
         let out = ok(&args, d);
-        assert!(
-            out.contains("on cpu") && out.contains("validation IoU"),
-            "{out}"
-        );
+        assert!(out.contains("on cpu") && out.contains("validation IoU"), "{out}");
         let model = Model::load(&d.join("m.safetensors"), DeviceSpec::Cpu).unwrap();
         assert_eq!(model.config().base_channels, 4);
         assert_eq!(model.history()[0]["labels"], "weak labels, default preset");
@@ -161,82 +125,36 @@ mod with_torch {
 
         // predict: the library's bytes.
         ok(
-            &[
-                "--threads",
-                "1",
-                "predict",
-                "m.safetensors",
-                "a.tif",
-                "-o",
-                "mask.tif",
-                "--prob",
-                "p.tif",
-                "--device",
-                "cpu",
-            ],
+            &["--threads", "1", "predict", "m.safetensors", "a.tif", "-o", "mask.tif", "--prob", "p.tif", "--device", "cpu"],
             d,
         );
         infocus::unet::set_threads(1).unwrap();
         let (a, _) = read_stack(&d.join("a.tif")).unwrap();
         let lib = model
-            .predict(
-                a.view(),
-                &PredictParams::default(),
-                &infocus::Progress::none(),
-            )
+            .predict(a.view(), &PredictParams::default(), &infocus::Progress::none())
             .unwrap();
         let mask = as_u8(read_stack(&d.join("mask.tif")).unwrap().0);
         let prob = as_f32(read_stack(&d.join("p.tif")).unwrap().0);
         assert_eq!(mask, lib.mask);
-        assert!(
-            prob.iter()
-                .zip(&lib.prob)
-                .all(|(x, y)| x.to_bits() == y.to_bits())
-        );
+        assert!(prob.iter().zip(&lib.prob).all(|(x, y)| x.to_bits() == y.to_bits()));
 
         // segment --method unet: the same mask, its products from the probabilities.
         ok(
             &[
-                "--threads",
-                "1",
-                "segment",
-                "a.tif",
-                "-o",
-                "seg.tif",
-                "--method",
-                "unet",
-                "--model",
-                "m.safetensors",
-                "--device",
-                "cpu",
-                "--focus-map",
-                "map.tif",
-                "--depth",
-                "depth.tif",
+                "--threads", "1", "segment", "a.tif", "-o", "seg.tif", "--method", "unet", "--model",
+                "m.safetensors", "--device", "cpu", "--focus-map", "map.tif", "--depth", "depth.tif",
             ],
             d,
         );
         assert_eq!(as_u8(read_stack(&d.join("seg.tif")).unwrap().0), lib.mask);
         let map = as_f32(read_stack(&d.join("map.tif")).unwrap().0);
-        assert!(
-            map.iter()
-                .zip(&lib.prob)
-                .all(|(x, y)| x.to_bits() == y.to_bits())
-        );
+        assert!(map.iter().zip(&lib.prob).all(|(x, y)| x.to_bits() == y.to_bits()));
         assert!(d.join("depth.tif").is_file());
 
         // finetune on the truth masks.
         let mut ft = vec![
-            "finetune",
-            "m.safetensors",
-            "--images",
-            "a.tif",
-            "b.tif",
-            "--masks",
-            "a_truth.tif",
-            "b_truth.tif",
-            "-o",
-            "tuned.safetensors",
+            "finetune", "m.safetensors", "--images", "a.tif", "b.tif", "--masks", "a_truth.tif",
+            "b_truth.tif", "-o", "tuned.safetensors",
         ];
         ft.extend(TINY[..4].iter().chain(&TINY[8..]));
         ok(&ft, d);
@@ -252,83 +170,24 @@ mod with_torch {
         write_synth(d, "a", 1);
         std::fs::write(d.join("junk.safetensors"), b"not a model").unwrap();
         std::fs::write(d.join("keep.safetensors"), b"an existing model file").unwrap();
+        fails(&["predict", "junk.safetensors", "a.tif", "-o", "x.tif"], d, &["junk.safetensors", "not a safetensors model file"]);
+        fails(&["predict", "missing.safetensors", "a.tif", "-o", "x.tif"], d, &["missing.safetensors"]);
+        fails(&["segment", "a.tif", "-o", "x.tif", "--method", "unet"], d, &["--model"]);
         fails(
-            &["predict", "junk.safetensors", "a.tif", "-o", "x.tif"],
-            d,
-            &["junk.safetensors", "not a safetensors model file"],
-        );
-        fails(
-            &["predict", "missing.safetensors", "a.tif", "-o", "x.tif"],
-            d,
-            &["missing.safetensors"],
-        );
-        fails(
-            &["segment", "a.tif", "-o", "x.tif", "--method", "unet"],
-            d,
-            &["--model"],
-        );
-        fails(
-            &[
-                "segment",
-                "a.tif",
-                "-o",
-                "x.tif",
-                "--method",
-                "unet",
-                "--model",
-                "junk.safetensors",
-                "--preset",
-                "paper",
-            ],
+            &["segment", "a.tif", "-o", "x.tif", "--method", "unet", "--model", "junk.safetensors", "--preset", "paper"],
             d,
             &["--method unet"],
         );
+        fails(&["segment", "a.tif", "-o", "x.tif", "--method", "magic"], d, &["rule or unet"]);
+        fails(&["train", "a.tif", "-o", "keep.safetensors", "--patch", "30"], d, &["patch"]);
+        fails(&["train", "a.tif", "-o", "keep.safetensors", "--device", "tpu"], d, &["device"]);
+        fails(&["train", "a.tif", "-o", "keep.safetensors", "--loss", "1,1"], d, &["three weights"]);
         fails(
-            &["segment", "a.tif", "-o", "x.tif", "--method", "magic"],
-            d,
-            &["rule or unet"],
-        );
-        fails(
-            &["train", "a.tif", "-o", "keep.safetensors", "--patch", "30"],
-            d,
-            &["patch"],
-        );
-        fails(
-            &[
-                "train",
-                "a.tif",
-                "-o",
-                "keep.safetensors",
-                "--device",
-                "tpu",
-            ],
-            d,
-            &["device"],
-        );
-        fails(
-            &["train", "a.tif", "-o", "keep.safetensors", "--loss", "1,1"],
-            d,
-            &["three weights"],
-        );
-        fails(
-            &[
-                "finetune",
-                "junk.safetensors",
-                "--images",
-                "a.tif",
-                "--masks",
-                "a_truth.tif",
-                "a_truth.tif",
-                "-o",
-                "keep.safetensors",
-            ],
+            &["finetune", "junk.safetensors", "--images", "a.tif", "--masks", "a_truth.tif", "a_truth.tif", "-o", "keep.safetensors"],
             d,
             &["1 --images but 2 --masks"],
         );
         assert!(!d.join("x.tif").exists());
-        assert_eq!(
-            std::fs::read(d.join("keep.safetensors")).unwrap(),
-            b"an existing model file"
-        );
+        assert_eq!(std::fs::read(d.join("keep.safetensors")).unwrap(), b"an existing model file");
     }
 }

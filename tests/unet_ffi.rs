@@ -29,11 +29,7 @@ fn without_torch_every_model_call_is_unsupported_with_a_hint() {
     let path = CString::new("m.safetensors").unwrap();
     let st = unsafe { infocus_model_new(&cfg, ptr::null(), 0, &mut m) };
     assert_eq!(st, INFOCUS_ERR_UNSUPPORTED);
-    assert!(
-        last_error().contains("--features torch"),
-        "{}",
-        last_error()
-    );
+    assert!(last_error().contains("--features torch"), "{}", last_error());
     assert!(m.is_null());
     let st = unsafe { infocus_model_load(path.as_ptr(), ptr::null(), &mut m) };
     assert_eq!(st, INFOCUS_ERR_UNSUPPORTED);
@@ -41,18 +37,7 @@ fn without_torch_every_model_call_is_unsupported_with_a_hint() {
     assert_eq!(st, INFOCUS_ERR_UNSUPPORTED);
     let tp = infocus_train_params_default();
     let st = unsafe {
-        infocus_unet_train(
-            ptr::null_mut(),
-            ptr::null(),
-            0,
-            0,
-            1,
-            1,
-            1,
-            &tp,
-            None,
-            ptr::null_mut(),
-        )
+        infocus_unet_train(ptr::null_mut(), ptr::null(), 0, 0, 1, 1, 1, &tp, None, ptr::null_mut())
     };
     assert_eq!(st, INFOCUS_ERR_UNSUPPORTED);
     unsafe { infocus_model_free(ptr::null_mut()) };
@@ -135,10 +120,7 @@ mod with_torch {
         };
         let cpu = CString::new("cpu").unwrap();
         let mut m: *mut InfocusModel = ptr::null_mut();
-        assert_eq!(
-            unsafe { infocus_model_new(&c, cpu.as_ptr(), 5, &mut m) },
-            INFOCUS_OK
-        );
+        assert_eq!(unsafe { infocus_model_new(&c, cpu.as_ptr(), 5, &mut m) }, INFOCUS_OK);
         let mut tp = infocus_train_params_default();
         tp.epochs = 2;
         tp.patch = 32;
@@ -203,20 +185,14 @@ mod with_torch {
         let path = dir.path().join("door.safetensors");
         let cpath = CString::new(path.to_str().unwrap()).unwrap();
         assert_eq!(unsafe { infocus_model_save(m, cpath.as_ptr()) }, INFOCUS_OK);
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            core.model.to_bytes().unwrap()
-        );
+        assert_eq!(std::fs::read(&path).unwrap(), core.model.to_bytes().unwrap());
         let mut back = InfocusUnetConfig {
             depth: 0,
             base_channels: 0,
             norm: -1,
         };
         assert_eq!(unsafe { infocus_model_config(m, &mut back) }, INFOCUS_OK);
-        assert_eq!(
-            (back.depth, back.base_channels, back.norm),
-            (2, 4, INFOCUS_NORM_BATCH)
-        );
+        assert_eq!((back.depth, back.base_channels, back.norm), (2, 4, INFOCUS_NORM_BATCH));
         unsafe { infocus_model_free(m) };
     }
 
@@ -230,10 +206,6 @@ mod with_torch {
         let st = unsafe { infocus_model_load(cpath.as_ptr(), ptr::null(), &mut m) };
         assert_eq!(st, INFOCUS_ERR_IO);
         assert!(m.is_null());
-        assert!(
-            last_error().contains(path.to_str().unwrap()),
-            "{}",
-            last_error()
-        );
+        assert!(last_error().contains(path.to_str().unwrap()), "{}", last_error());
     }
 }

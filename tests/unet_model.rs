@@ -84,17 +84,10 @@ fn a_tiny_net_learns_the_rule_labels_of_a_held_out_stack() {
     let rule = labels(held.stack.view());
     let p = t
         .model
-        .predict(
-            held.stack.view(),
-            &PredictParams::default(),
-            &Progress::none(),
-        )
+        .predict(held.stack.view(), &PredictParams::default(), &Progress::none())
         .unwrap();
     let vs_rule = evaluate(p.mask.view(), rule.view()).unwrap().stack.iou;
-    let vs_truth = evaluate(p.mask.view(), held.truth.view())
-        .unwrap()
-        .stack
-        .iou;
+    let vs_truth = evaluate(p.mask.view(), held.truth.view()).unwrap().stack.iou;
     let rule_truth = evaluate(rule.view(), held.truth.view()).unwrap().stack.iou;
     eprintln!(
         "held-out IoU: U-Net vs rule labels {vs_rule:.4}, U-Net vs truth {vs_truth:.4}, rule vs truth {rule_truth:.4}"
@@ -118,11 +111,7 @@ fn save_then_load_gives_bit_identical_predictions() {
     let loaded = Model::load(&path, DeviceSpec::Cpu).unwrap();
     assert_eq!(loaded.config(), tiny());
     assert_eq!(loaded.history(), t.model.history());
-    assert_eq!(
-        loaded.to_bytes().unwrap(),
-        bytes,
-        "load -> save changes bytes"
-    );
+    assert_eq!(loaded.to_bytes().unwrap(), bytes, "load -> save changes bytes");
     let s = small(5);
     let a = t
         .model
@@ -162,49 +151,25 @@ fn save_then_load_gives_bit_identical_predictions() {
 fn damaged_truncated_and_foreign_files_are_refused_with_a_reason() {
     one_thread();
     let dir = tempfile::tempdir().unwrap();
-    let good = Model::new(tiny(), DeviceSpec::Cpu, 1)
-        .unwrap()
-        .to_bytes()
-        .unwrap();
+    let good = Model::new(tiny(), DeviceSpec::Cpu, 1).unwrap().to_bytes().unwrap();
     let header = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
     let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", vec![], "too short"),
         ("8 bytes", good[..8].to_vec(), "truncated"),
-        (
-            "half the header",
-            good[..8 + header / 2].to_vec(),
-            "truncated",
-        ),
+        ("half the header", good[..8 + header / 2].to_vec(), "truncated"),
         ("no weights", good[..8 + header].to_vec(), "truncated"),
-        (
-            "one byte short",
-            good[..good.len() - 1].to_vec(),
-            "truncated",
-        ),
-        (
-            "a byte too many",
-            [&good[..], &[0]].concat(),
-            "after the last tensor",
-        ),
-        (
-            "text",
-            b"this is not a model at all, just text".to_vec(),
-            "not a safetensors",
-        ),
+        ("one byte short", good[..good.len() - 1].to_vec(), "truncated"),
+        ("a byte too many", [&good[..], &[0]].concat(), "after the last tensor"),
+        ("text", b"this is not a model at all, just text".to_vec(), "not a safetensors"),
     ];
     let mut flipped = good.clone();
     flipped[8 + header / 3] ^= 0x20;
     cases.push(("a flipped header byte", flipped, ""));
     // A foreign safetensors file: valid, but not ours.
     let data = vec![0u8; 16];
-    let view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4], &data).unwrap();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4], &data).unwrap();
     let foreign = safetensors::serialize([("w", view)], None).unwrap();
-    cases.push((
-        "a foreign safetensors file",
-        foreign,
-        "not an infocus U-Net model",
-    ));
+    cases.push(("a foreign safetensors file", foreign, "not an infocus U-Net model"));
     // Ours, but with weights that do not fit the architecture it names.
     let other = Model::new(
         UnetConfig {
@@ -225,18 +190,14 @@ fn damaged_truncated_and_foreign_files_are_refused_with_a_reason() {
 
     let mut problems = Vec::new();
     for (what, bytes, needle) in cases {
-        let path = dir
-            .path()
-            .join(format!("{}.safetensors", what.replace(' ', "_")));
+        let path = dir.path().join(format!("{}.safetensors", what.replace(' ', "_")));
         std::fs::write(&path, &bytes).unwrap();
         match Model::load(&path, DeviceSpec::Cpu) {
             Ok(_) => problems.push(format!("{what}: loaded")),
             Err(e @ Error::Format { .. }) => {
                 let msg = e.to_string();
                 if !msg.contains(path.to_str().unwrap()) || !msg.contains(needle) {
-                    problems.push(format!(
-                        "{what}: message '{msg}' lacks the path or '{needle}'"
-                    ));
+                    problems.push(format!("{what}: message '{msg}' lacks the path or '{needle}'"));
                 }
             }
             Err(e) => problems.push(format!("{what}: {e:?} is not a format error")),
@@ -310,26 +271,10 @@ fn finetuning_on_truth_raises_iou_against_truth_on_a_held_out_stack() {
         ..TrainParams::finetuning()
     };
     let before_bytes = pre.model.to_bytes().unwrap();
-    let tuned = finetune(
-        &pre.model,
-        &images,
-        &truths,
-        None,
-        &fparams,
-        &Progress::none(),
-        &mut quiet,
-    )
-    .unwrap();
-    assert_eq!(
-        pre.model.to_bytes().unwrap(),
-        before_bytes,
-        "fine-tuning changed its input model"
-    );
+    let tuned = finetune(&pre.model, &images, &truths, None, &fparams, &Progress::none(), &mut quiet).unwrap();
+    assert_eq!(pre.model.to_bytes().unwrap(), before_bytes, "fine-tuning changed its input model");
     // Only slices with truth count: 2 stacks, each has some empty slices.
-    let annotated: usize = truths
-        .iter()
-        .map(|t| infocus::unet::annotated_slices(*t).len())
-        .sum();
+    let annotated: usize = truths.iter().map(|t| infocus::unet::annotated_slices(*t).len()).sum();
     assert_eq!(tuned.train_slices + tuned.val_slices, annotated);
     assert_eq!(tuned.model.history().len(), 2);
     assert_eq!(tuned.model.history()[1]["labels"], "manual masks");
@@ -337,16 +282,9 @@ fn finetuning_on_truth_raises_iou_against_truth_on_a_held_out_stack() {
     let held = small(100);
     let iou = |m: &Model| {
         let p = m
-            .predict(
-                held.stack.view(),
-                &PredictParams::default(),
-                &Progress::none(),
-            )
+            .predict(held.stack.view(), &PredictParams::default(), &Progress::none())
             .unwrap();
-        evaluate(p.mask.view(), held.truth.view())
-            .unwrap()
-            .stack
-            .iou
+        evaluate(p.mask.view(), held.truth.view()).unwrap().stack.iou
     };
     let (before, after) = (iou(&pre.model), iou(&tuned.model));
     eprintln!("held-out IoU against truth: {before:.4} before fine-tuning, {after:.4} after");
@@ -361,18 +299,11 @@ fn predicts_stacks_of_odd_sizes() {
         let s = Array3::from_shape_fn((z, h, w), |(k, y, x)| ((k * 7 + y * 3 + x * 5) % 251) as u8);
         let p = t
             .model
-            .predict(
-                StackView::U8(s.view()),
-                &PredictParams::default(),
-                &Progress::none(),
-            )
+            .predict(StackView::U8(s.view()), &PredictParams::default(), &Progress::none())
             .unwrap();
         assert_eq!(p.prob.dim(), (z, h, w));
         assert_eq!(p.mask.dim(), (z, h, w));
-        assert!(
-            p.prob.iter().all(|v| (0.0..=1.0).contains(v)),
-            "{z}x{h}x{w}"
-        );
+        assert!(p.prob.iter().all(|v| (0.0..=1.0).contains(v)), "{z}x{h}x{w}");
         assert!(
             p.prob
                 .iter()
@@ -398,34 +329,16 @@ fn predicts_stacks_of_odd_sizes() {
             &Progress::none(),
         )
         .unwrap();
-    let iou = evaluate(tiled.mask.view(), whole.mask.view())
-        .unwrap()
-        .stack
-        .iou;
+    let iou = evaluate(tiled.mask.view(), whole.mask.view()).unwrap().stack.iou;
     assert!(iou > 0.95, "tiles of 96 vs whole slices: IoU {iou}");
     // Bad parameters are refused.
     for bad in [
-        PredictParams {
-            threshold: 1.5,
-            ..PredictParams::default()
-        },
-        PredictParams {
-            tile: 2,
-            ..PredictParams::default()
-        },
-        PredictParams {
-            overlap: 256,
-            ..PredictParams::default()
-        },
-        PredictParams {
-            batch: 0,
-            ..PredictParams::default()
-        },
+        PredictParams { threshold: 1.5, ..PredictParams::default() },
+        PredictParams { tile: 2, ..PredictParams::default() },
+        PredictParams { overlap: 256, ..PredictParams::default() },
+        PredictParams { batch: 0, ..PredictParams::default() },
     ] {
-        let e = t
-            .model
-            .predict(s.stack.view(), &bad, &Progress::none())
-            .unwrap_err();
+        let e = t.model.predict(s.stack.view(), &bad, &Progress::none()).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument(_)), "{bad:?}: {e}");
     }
 }
@@ -452,22 +365,10 @@ fn quick_train(seed: u64, progress: &Progress) -> infocus::Result<Trained> {
 #[test]
 fn the_same_seed_gives_the_same_model_bytes() {
     one_thread();
-    let a = quick_train(3, &Progress::none())
-        .unwrap()
-        .model
-        .to_bytes()
-        .unwrap();
-    let b = quick_train(3, &Progress::none())
-        .unwrap()
-        .model
-        .to_bytes()
-        .unwrap();
+    let a = quick_train(3, &Progress::none()).unwrap().model.to_bytes().unwrap();
+    let b = quick_train(3, &Progress::none()).unwrap().model.to_bytes().unwrap();
     assert!(a == b, "two runs with seed 3 differ");
-    let c = quick_train(4, &Progress::none())
-        .unwrap()
-        .model
-        .to_bytes()
-        .unwrap();
+    let c = quick_train(4, &Progress::none()).unwrap().model.to_bytes().unwrap();
     assert!(a != c, "seeds 3 and 4 give the same model");
 }
 
@@ -501,11 +402,7 @@ fn a_cancelled_training_returns_cancelled_and_changes_nothing() {
     let seen = seen.into_inner().unwrap();
     assert_eq!(seen.last(), Some(&(12, 12)));
     let e = model
-        .predict(
-            s.stack.view(),
-            &PredictParams::default(),
-            &Progress::new(|d, _| d < 3),
-        )
+        .predict(s.stack.view(), &PredictParams::default(), &Progress::new(|d, _| d < 3))
         .unwrap_err();
     assert!(matches!(e, Error::Cancelled));
 }
@@ -527,42 +424,12 @@ fn training_refuses_what_it_cannot_use() {
     let cases: Vec<(&str, Vec<Labelled>, TrainParams)> = vec![
         ("no stacks", vec![], p),
         ("masks of another shape", vec![lab(short.view(), None)], p),
-        (
-            "a slice beyond the stack",
-            vec![lab(empty.view(), Some(vec![12]))],
-            p,
-        ),
-        (
-            "no annotated slice",
-            vec![lab(empty.view(), Some(vec![]))],
-            p,
-        ),
-        (
-            "patch not a multiple of 4",
-            vec![lab(empty.view(), None)],
-            TrainParams { patch: 30, ..p },
-        ),
-        (
-            "zero epochs",
-            vec![lab(empty.view(), None)],
-            TrainParams { epochs: 0, ..p },
-        ),
-        (
-            "NaN learning rate",
-            vec![lab(empty.view(), None)],
-            TrainParams {
-                learning_rate: f64::NAN,
-                ..p
-            },
-        ),
-        (
-            "validation fraction 1",
-            vec![lab(empty.view(), None)],
-            TrainParams {
-                val_fraction: 1.0,
-                ..p
-            },
-        ),
+        ("a slice beyond the stack", vec![lab(empty.view(), Some(vec![12]))], p),
+        ("no annotated slice", vec![lab(empty.view(), Some(vec![]))], p),
+        ("patch not a multiple of 4", vec![lab(empty.view(), None)], TrainParams { patch: 30, ..p }),
+        ("zero epochs", vec![lab(empty.view(), None)], TrainParams { epochs: 0, ..p }),
+        ("NaN learning rate", vec![lab(empty.view(), None)], TrainParams { learning_rate: f64::NAN, ..p }),
+        ("validation fraction 1", vec![lab(empty.view(), None)], TrainParams { val_fraction: 1.0, ..p }),
     ];
     for (what, data, params) in cases {
         match train(&model, &data, &params, &Progress::none(), &mut quiet) {
@@ -571,18 +438,7 @@ fn training_refuses_what_it_cannot_use() {
         }
     }
     let none: &[ndarray::ArrayView3<u8>] = &[];
-    assert!(
-        finetune(
-            &model,
-            &[s.stack.view()],
-            none,
-            None,
-            &TrainParams::finetuning(),
-            &Progress::none(),
-            &mut quiet
-        )
-        .is_err()
-    );
+    assert!(finetune(&model, &[s.stack.view()], none, None, &TrainParams::finetuning(), &Progress::none(), &mut quiet).is_err());
 }
 
 #[test]
@@ -591,11 +447,7 @@ fn devices_are_explicit_and_reported() {
     let m = Model::new(tiny(), DeviceSpec::Cpu, 0).unwrap();
     assert_eq!(m.device(), "cpu");
     let auto = Model::new(tiny(), DeviceSpec::Auto, 0).unwrap();
-    let expected = if infocus::unet::cuda_available() {
-        "cuda:0"
-    } else {
-        "cpu"
-    };
+    let expected = if infocus::unet::cuda_available() { "cuda:0" } else { "cpu" };
     assert_eq!(auto.device(), expected);
     if !infocus::unet::cuda_available() {
         let e = Model::new(tiny(), DeviceSpec::Cuda(0), 0).unwrap_err();
@@ -628,20 +480,10 @@ fn cuda_and_cpu_predictions_agree() {
     let gpu = Model::load(&path, DeviceSpec::Cuda(0)).unwrap();
     assert_eq!(gpu.device(), "cuda:0");
     let s = learnable(3);
-    let a = t
-        .model
-        .predict(s.stack.view(), &PredictParams::default(), &Progress::none())
-        .unwrap();
-    let b = gpu
-        .predict(s.stack.view(), &PredictParams::default(), &Progress::none())
-        .unwrap();
+    let a = t.model.predict(s.stack.view(), &PredictParams::default(), &Progress::none()).unwrap();
+    let b = gpu.predict(s.stack.view(), &PredictParams::default(), &Progress::none()).unwrap();
     assert_eq!(b.device, "cuda:0");
-    let worst = a
-        .prob
-        .iter()
-        .zip(&b.prob)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
+    let worst = a.prob.iter().zip(&b.prob).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(worst <= 1e-3, "CPU and CUDA differ by {worst}");
 }
 
@@ -658,22 +500,9 @@ fn cuda_trains_and_fine_tunes() {
         source: "weak labels".into(),
     }];
     let model = Model::new(tiny(), DeviceSpec::Cuda(0), 0).unwrap();
-    let params = TrainParams {
-        epochs: 3,
-        patch: 32,
-        ..TrainParams::default()
-    };
+    let params = TrainParams { epochs: 3, patch: 32, ..TrainParams::default() };
     let t = train(&model, &data, &params, &Progress::none(), &mut quiet).unwrap();
     assert_eq!(t.device, "cuda:0");
-    let f = finetune(
-        &t.model,
-        &[s.stack.view()],
-        &[s.truth.view()],
-        None,
-        &params,
-        &Progress::none(),
-        &mut quiet,
-    )
-    .unwrap();
+    let f = finetune(&t.model, &[s.stack.view()], &[s.truth.view()], None, &params, &Progress::none(), &mut quiet).unwrap();
     assert_eq!(f.device, "cuda:0");
 }

@@ -1,12 +1,12 @@
 //! synth and demo: focal stacks whose truth is known, and the tour of
 //! infocus that the README's first command runs.
 
+use infocus::report::{Column, montage, pick_slices};
 use super::outputs::commit_all;
 use super::outputs::{bar, progress_of};
 use clap::Args;
 use infocus::eval::evaluate;
 use infocus::io::{Calibration, png::write_png_rgb, stage_tiff, write_tiff};
-use infocus::report::{Column, montage, pick_slices};
 use infocus::segment::{Preset, SegmentParams, segment};
 use infocus::synth::{SynthParams, synth as make_synth};
 use infocus::{Error, PixelType, Result, StackView};

@@ -265,9 +265,7 @@ pub(crate) fn train(a: &TrainArgs) -> Result<()> {
             source: describe_labels(&SegmentParams::new(preset)),
         })
         .collect();
-    let t = with_bar(params.epochs, |p, e| {
-        run_train(&model, &data, &params, p, e)
-    })?;
+    let t = with_bar(params.epochs, |p, e| run_train(&model, &data, &params, p, e))?;
     t.model.save(&a.output)?;
     println!("wrote {}", a.output.display());
     Ok(())
@@ -396,13 +394,7 @@ pub(crate) fn demo_column(
         .collect::<Result<Vec<_>>>()?;
     let labels = train_stacks
         .iter()
-        .map(|s| {
-            weak_labels(
-                s.view(),
-                &SegmentParams::new(Preset::Default),
-                &Progress::none(),
-            )
-        })
+        .map(|s| weak_labels(s.view(), &SegmentParams::new(Preset::Default), &Progress::none()))
         .collect::<Result<Vec<_>>>()?;
     let data: Vec<Labelled> = train_stacks
         .iter()
@@ -424,9 +416,7 @@ pub(crate) fn demo_column(
         "\ntraining a U-Net ({}) on the default preset's masks of 3 other synthetic stacks...",
         model.config()
     );
-    let t = with_bar(params.epochs, |pr, e| {
-        run_train(&model, &data, &params, pr, e)
-    })?;
+    let t = with_bar(params.epochs, |pr, e| run_train(&model, &data, &params, pr, e))?;
     let train_secs = t0.elapsed().as_secs_f64();
     t.model.save(&dir.join("unet.safetensors"))?;
     let t1 = std::time::Instant::now();
@@ -465,11 +455,9 @@ pub(crate) fn calm_openmp() {
         if std::env::var_os("OMP_WAIT_POLICY").is_some() {
             return;
         }
-        let torch_words = ["train", "finetune", "predict", "demo", "unet", "--model"];
+        let torch_words = ["train", "finetune", "predict", "demo", "unet"];
         let may_use_torch = std::env::args().skip(1).any(|a| {
-            torch_words.contains(&a.as_str())
-                || a.starts_with("--method")
-                || a.starts_with("--model")
+            torch_words.contains(&a.as_str()) || a.starts_with("--method") || a.starts_with("--model")
         });
         if !may_use_torch {
             return;

@@ -26,10 +26,6 @@ pub use args::{
     INFOCUS_PIXEL_U16, INFOCUS_PRESET_DEFAULT, INFOCUS_PRESET_PAPER, INFOCUS_THRESHOLD_FIXED,
     INFOCUS_THRESHOLD_OTSU_SLICE, INFOCUS_THRESHOLD_OTSU_STACK, INFOCUS_THRESHOLD_PRESET,
 };
-pub use status::{
-    INFOCUS_ERR_CANCELLED, INFOCUS_ERR_INVALID, INFOCUS_ERR_IO, INFOCUS_ERR_NULL,
-    INFOCUS_ERR_PANIC, INFOCUS_ERR_TORCH, INFOCUS_ERR_UNSUPPORTED, INFOCUS_OK,
-};
 pub use unet::{
     INFOCUS_NORM_BATCH, INFOCUS_NORM_INSTANCE, INFOCUS_NORM_NONE, InfocusModel,
     InfocusPredictParams, InfocusTrainParams, InfocusUnetConfig, infocus_epoch_fn,
@@ -38,6 +34,10 @@ pub use unet::{
     infocus_predict_params_default, infocus_train_params_default, infocus_unet_available,
     infocus_unet_config_default, infocus_unet_config_paper, infocus_unet_finetune,
     infocus_unet_predict, infocus_unet_train,
+};
+pub use status::{
+    INFOCUS_ERR_CANCELLED, INFOCUS_ERR_INVALID, INFOCUS_ERR_IO, INFOCUS_ERR_NULL,
+    INFOCUS_ERR_PANIC, INFOCUS_ERR_TORCH, INFOCUS_ERR_UNSUPPORTED, INFOCUS_OK,
 };
 
 use crate::limits::bytes_of;

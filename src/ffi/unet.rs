@@ -17,7 +17,8 @@ use crate::progress::Progress;
 use crate::segment::SegmentParams;
 use crate::stack::StackView;
 use crate::unet::{
-    self, DeviceSpec, EpochReport, LossWeights, Model, Norm, PredictParams, TrainParams, UnetConfig,
+    self, DeviceSpec, EpochReport, LossWeights, Model, Norm, PredictParams, TrainParams,
+    UnetConfig,
 };
 use ndarray::ArrayView3;
 use std::ffi::{CStr, CString, c_char, c_void};
@@ -282,11 +283,7 @@ fn handle(model: Model) -> Box<InfocusModel> {
 ///
 /// # Safety
 /// `p`, when not NULL, points to `n` readable pointers.
-unsafe fn pointers<'a, T>(
-    p: *const *const T,
-    n: usize,
-    what: &str,
-) -> Result<&'a [*const T], Failure> {
+unsafe fn pointers<'a, T>(p: *const *const T, n: usize, what: &str) -> Result<&'a [*const T], Failure> {
     if n == 0 {
         return Err(Error::invalid(format!("{what}: at least one stack is needed, not 0")).into());
     }
@@ -422,12 +419,7 @@ pub unsafe extern "C" fn infocus_model_new(
         unsupported()?;
         args::non_null(out, "out")?;
         // SAFETY: the caller vouches for the pointers.
-        let (c, d) = unsafe {
-            (
-                to_config(args::deref(config, "config")?)?,
-                to_device(device)?,
-            )
-        };
+        let (c, d) = unsafe { (to_config(args::deref(config, "config")?)?, to_device(device)?) };
         let model = Model::new(c, d, seed)?;
         // SAFETY: not NULL; the caller vouches it is writable.
         unsafe { out.write(Box::into_raw(handle(model))) };
@@ -479,19 +471,11 @@ pub unsafe extern "C" fn infocus_model_load(
 /// `model` comes from `infocus_model_new`/`_load` and is not freed; `path` is
 /// a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn infocus_model_save(
-    model: *const InfocusModel,
-    path: *const c_char,
-) -> i32 {
+pub unsafe extern "C" fn infocus_model_save(model: *const InfocusModel, path: *const c_char) -> i32 {
     panic::status(|| {
         unsupported()?;
         // SAFETY: the caller vouches for the pointers.
-        let (m, path) = unsafe {
-            (
-                args::deref(model, "model")?,
-                PathBuf::from(text(path, "path")?),
-            )
-        };
+        let (m, path) = unsafe { (args::deref(model, "model")?, PathBuf::from(text(path, "path")?)) };
         m.model.save(&path)?;
         Ok(())
     })
@@ -588,12 +572,7 @@ pub unsafe extern "C" fn infocus_unet_train(
         let pixel_type = args::pixel_type(pixel_type)?;
         let d = Dims::new(z, h, w)?;
         // SAFETY: the caller vouches for the pointers and sizes.
-        let (p, ptrs) = unsafe {
-            (
-                args::deref(params, "params")?,
-                pointers(stacks, n_stacks, "stacks")?,
-            )
-        };
+        let (p, ptrs) = unsafe { (args::deref(params, "params")?, pointers(stacks, n_stacks, "stacks")?) };
         let preset = args::preset(p.preset)?;
         let tp = train_params(p);
         let views = ptrs
@@ -677,22 +656,16 @@ pub unsafe extern "C" fn infocus_unet_finetune(
         let slices = if annotated.is_null() {
             None
         } else {
-            let n = n_stacks
-                .checked_mul(z)
-                .ok_or_else(|| Failure::from(Error::invalid("n_stacks * z overflows size_t")))?;
+            let n = n_stacks.checked_mul(z).ok_or_else(|| {
+                Failure::from(Error::invalid("n_stacks * z overflows size_t"))
+            })?;
             args::length(annotated_len, n, "annotated", "n_stacks * z flags")?;
             // SAFETY: the caller vouches for annotated_len bytes.
             let flags = unsafe { args::slice(annotated, n, "annotated")? };
             Some(
                 flags
                     .chunks(z)
-                    .map(|c| {
-                        c.iter()
-                            .enumerate()
-                            .filter(|(_, f)| **f != 0)
-                            .map(|(k, _)| k)
-                            .collect()
-                    })
+                    .map(|c| c.iter().enumerate().filter(|(_, f)| **f != 0).map(|(k, _)| k).collect())
                     .collect::<Vec<Vec<usize>>>(),
             )
         };
@@ -760,13 +733,7 @@ pub unsafe extern "C" fn infocus_unet_predict(
         let pixel_type = args::pixel_type(pixel_type)?;
         let d = Dims::new(z, h, w)?;
         let mask_out = Out::new(out_mask, mask_len, d.n, "out_mask", &a3(d, "mask"))?;
-        let prob_out = Out::optional(
-            out_prob,
-            prob_len,
-            d.n,
-            "out_prob",
-            &a3(d, "probability stack"),
-        )?;
+        let prob_out = Out::optional(out_prob, prob_len, d.n, "out_prob", &a3(d, "probability stack"))?;
         // SAFETY: the caller vouches for the pointers and sizes.
         let (m, p, stack) = unsafe {
             (
@@ -775,9 +742,7 @@ pub unsafe extern "C" fn infocus_unet_predict(
                 args::stack(stack, pixel_type, d)?,
             )
         };
-        let pred = m
-            .model
-            .predict(stack, &p, &progress_sink(progress, user_data))?;
+        let pred = m.model.predict(stack, &p, &progress_sink(progress, user_data))?;
         // SAFETY: the caller vouches for the out buffers' lengths.
         unsafe {
             mask_out.write(pred.mask.view())?;

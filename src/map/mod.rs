@@ -153,14 +153,7 @@ pub fn focus_map_into(
         .try_for_each(|(k, mut slice_out)| {
             counter.check()?;
             let (h, w) = slice_out.dim();
-            let cpu = || {
-                let mut t = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-                t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 * 1e-6
-            };
+            let cpu = || { let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 }; unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) }; t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 * 1e-6 };
             let t0 = cpu();
             let grids = slice_grids(&part, k, range, params);
             let t1 = cpu();
@@ -175,11 +168,7 @@ pub fn focus_map_into(
                 }
             }
             if std::env::var_os("INFOCUS_PROF").is_some() {
-                eprintln!(
-                    "slice {k}: grids {:.2} ms, spread {:.2} ms",
-                    t1 - t0,
-                    cpu() - t1
-                );
+                eprintln!("slice {k}: grids {:.2} ms, spread {:.2} ms", t1 - t0, cpu() - t1);
             }
             counter.add(1)
         })

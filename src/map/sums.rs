@@ -178,11 +178,7 @@ fn span(o: usize, e: usize, k: usize, step: usize, tlen: usize) -> (usize, usize
     if step == 1 {
         // Anchors o ..= e - k.
         let end = (e + 1).saturating_sub(k);
-        if end > o {
-            (o, end)
-        } else {
-            (o.min(tlen), o.min(tlen))
-        }
+        if end > o { (o, end) } else { (o.min(tlen), o.min(tlen)) }
     } else {
         // Blocks at o, o + 2, ... lying inside: floor((e - o) / 2) of them.
         let nb = (e - o) / 2;
@@ -247,10 +243,7 @@ impl<A: WindowSum> TermSweep<A> {
             cols,
             events,
             next: 0,
-            colsum: [
-                vec![A::ZERO; tw],
-                vec![A::ZERO; if step == 2 { tw } else { 0 }],
-            ],
+            colsum: [vec![A::ZERO; tw], vec![A::ZERO; if step == 2 { tw } else { 0 }]],
             out,
         }
     }
@@ -364,16 +357,8 @@ fn window_sums<P: Pixel, D: Domain>(
                     *b = b.add(D::acc(v2));
                 };
                 match row.as_slice() {
-                    Some(px) => c0
-                        .iter_mut()
-                        .zip(c1.iter_mut())
-                        .zip(px)
-                        .for_each(|(ab, &p)| add(ab, p)),
-                    None => c0
-                        .iter_mut()
-                        .zip(c1.iter_mut())
-                        .zip(row.iter())
-                        .for_each(|(ab, &p)| add(ab, p)),
+                    Some(px) => c0.iter_mut().zip(c1.iter_mut()).zip(px).for_each(|(ab, &p)| add(ab, p)),
+                    None => c0.iter_mut().zip(c1.iter_mut()).zip(row.iter()).for_each(|(ab, &p)| add(ab, p)),
                 }
             }
         }

@@ -30,8 +30,8 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_max, box_mean, box_mean_sampled, erode, gaussian_blur, kernel, masked_median,
-    median, noise_response, remove_small,
+    NoiseModel, box_max, box_mean, box_mean_sampled, erode, gaussian_blur, kernel, masked_median, median, noise_response,
+    remove_small,
 };
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
@@ -359,11 +359,7 @@ fn blur_growth(
             let resid: Vec<Array2<f64>> = blurs
                 .iter()
                 .map(|b| {
-                    let sq: Vec<f64> = b
-                        .iter()
-                        .zip(&img)
-                        .map(|(&p, &q)| f64::from(p - q).powi(2))
-                        .collect();
+                    let sq: Vec<f64> = b.iter().zip(&img).map(|(&p, &q)| f64::from(p - q).powi(2)).collect();
                     box_mean_sampled(&sq, h, w, 4, SAMPLE_STEP)
                 })
                 .collect();
@@ -408,10 +404,7 @@ fn blur_growth(
 fn fit_growth(samples: Vec<(f64, f64)>) -> Option<f64> {
     let mut buckets: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = Default::default();
     for (d2, r2) in samples {
-        buckets
-            .entry(d2.sqrt().round() as u64)
-            .or_default()
-            .push((d2, r2));
+        buckets.entry(d2.sqrt().round() as u64).or_default().push((d2, r2));
     }
     let mut slopes = Vec::new();
     let mut prev = 0.0;
@@ -455,10 +448,9 @@ fn specimen_mask(a: &Analysis, p: &BandParams) -> Array2<bool> {
     // Energy over noise, >= 1 (the score is the excess over noise).
     let energy = a.peak.mapv(|v| (v + 1.0).max(1.0));
     let local = box_max(&energy, HALO_RADIUS);
-    let mut m = Zip::from(&a.peak)
-        .and(&energy)
-        .and(&local)
-        .map_collect(|&v, &e, &l| f64::from(v) >= p.min_contrast && e >= HALO_FRACTION * l);
+    let mut m = Zip::from(&a.peak).and(&energy).and(&local).map_collect(|&v, &e, &l| {
+        f64::from(v) >= p.min_contrast && e >= HALO_FRACTION * l
+    });
     remove_small(&mut m, (2 * p.radius + 1).pow(2));
     erode(&m, p.radius / 2 + ERODE_EXTRA)
 }

@@ -59,7 +59,7 @@
 mod blur;
 pub mod rng;
 mod suite;
-pub use suite::{SuiteCase, quick_suite, suite};
+pub use suite::{quick_suite, suite, SuiteCase};
 mod scene;
 
 use crate::error::{Error, Result};

@@ -17,16 +17,7 @@ pub struct SuiteCase {
     pub params: SynthParams,
 }
 
-fn case(
-    t: Texture,
-    s: Surface,
-    photons: f64,
-    dof: f64,
-    z: usize,
-    size: usize,
-    bg: bool,
-    seed: u64,
-) -> SuiteCase {
+fn case(t: Texture, s: Surface, photons: f64, dof: f64, z: usize, size: usize, bg: bool, seed: u64) -> SuiteCase {
     let params = SynthParams {
         depth: z,
         height: size,
@@ -67,16 +58,7 @@ pub fn suite() -> Vec<SuiteCase> {
                 photons = photons.max(300.0);
             }
             let (dof, z) = (DOF[k % 5], SLICES[(i + 2 * j) % 5]);
-            out.push(case(
-                t,
-                s,
-                photons,
-                dof,
-                z,
-                [128, 192, 256][(i + j) % 3],
-                (i + j) % 2 == 0,
-                100 + k as u64,
-            ));
+            out.push(case(t, s, photons, dof, z, [128, 192, 256][(i + j) % 3], (i + j) % 2 == 0, 100 + k as u64));
         }
     }
     use Surface::*;

@@ -271,10 +271,7 @@ mod tests {
     #[test]
     fn presets_and_limits() {
         assert_eq!(UnetConfig::preset("Paper").unwrap(), UnetConfig::paper());
-        assert_eq!(
-            UnetConfig::preset("default").unwrap(),
-            UnetConfig::default()
-        );
+        assert_eq!(UnetConfig::preset("default").unwrap(), UnetConfig::default());
         assert!(UnetConfig::preset("big").is_err());
         assert_eq!(UnetConfig::paper().multiple(), 8);
         let mut c = UnetConfig::default();

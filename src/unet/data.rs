@@ -136,7 +136,10 @@ pub(crate) fn dihedral<T: Copy>(a: ArrayView2<T>, t: u8) -> Array2<T> {
 pub(crate) fn patch<T: Copy>(a: ArrayView2<T>, y0: isize, x0: isize, size: usize) -> Array2<T> {
     let (h, w) = a.dim();
     Array2::from_shape_fn((size, size), |(y, x)| {
-        a[[reflect(y0 + y as isize, h), reflect(x0 + x as isize, w)]]
+        a[[
+            reflect(y0 + y as isize, h),
+            reflect(x0 + x as isize, w),
+        ]]
     })
 }
 

@@ -90,9 +90,7 @@ impl ModelFile {
     /// Reads and validates an infocus model file.
     pub fn read(path: &Path) -> Result<Self> {
         // The bytes and the decoded weights: twice the file, at most.
-        let len = std::fs::metadata(path)
-            .map_err(|e| Error::io(path, e))?
-            .len();
+        let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
         crate::limits::check(2 * u128::from(len), &format!("a {len}-byte model file"))
             .map_err(|problem| Error::format(path, None, problem))?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -248,15 +246,12 @@ fn parse_safetensors(bytes: &[u8]) -> Result<ModelFile, String> {
             .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
             .collect::<Vec<f32>>();
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(bad(&format!("value {i} is {} (a damaged file)", values[i])));
+            return Err(bad(&format!(
+                "value {i} is {} (a damaged file)",
+                values[i]
+            )));
         }
-        file.tensors.insert(
-            name.clone(),
-            Tensor {
-                shape,
-                data: values,
-            },
-        );
+        file.tensors.insert(name.clone(), Tensor { shape, data: values });
     }
     // The tensors must tile the data exactly: no overlaps, holes or tail.
     spans.sort();
@@ -285,8 +280,7 @@ mod tests {
     fn sample() -> ModelFile {
         let mut f = ModelFile::default();
         f.metadata.insert("format".into(), FORMAT.into());
-        f.metadata
-            .insert("format_version".into(), FORMAT_VERSION.into());
+        f.metadata.insert("format_version".into(), FORMAT_VERSION.into());
         f.metadata.insert("architecture".into(), "{\"a\":1}".into());
         f.tensors.insert(
             "b.weight".into(),
@@ -324,42 +318,22 @@ mod tests {
         }
         let mut long = b.clone();
         long.push(0);
-        assert!(
-            ModelFile::decode(&long)
-                .unwrap_err()
-                .contains("after the last tensor")
-        );
+        assert!(ModelFile::decode(&long).unwrap_err().contains("after the last tensor"));
     }
 
     #[test]
     fn foreign_and_damaged_files_are_rejected_with_reasons() {
         let mut f = sample();
         f.metadata.remove("format");
-        assert!(
-            ModelFile::decode(&f.encode())
-                .unwrap_err()
-                .contains("not an infocus")
-        );
+        assert!(ModelFile::decode(&f.encode()).unwrap_err().contains("not an infocus"));
         f.metadata.insert("format".into(), "pytorch".into());
-        assert!(
-            ModelFile::decode(&f.encode())
-                .unwrap_err()
-                .contains("pytorch")
-        );
+        assert!(ModelFile::decode(&f.encode()).unwrap_err().contains("pytorch"));
         let mut f = sample();
         f.metadata.insert("format_version".into(), "9".into());
-        assert!(
-            ModelFile::decode(&f.encode())
-                .unwrap_err()
-                .contains("version 9")
-        );
+        assert!(ModelFile::decode(&f.encode()).unwrap_err().contains("version 9"));
         let mut f = sample();
         f.tensors.get_mut("a.bias").unwrap().data[0] = f32::NAN;
-        assert!(
-            ModelFile::decode(&f.encode())
-                .unwrap_err()
-                .contains("damaged")
-        );
+        assert!(ModelFile::decode(&f.encode()).unwrap_err().contains("damaged"));
         // A header length far beyond the file.
         let mut b = sample().encode();
         b[..8].copy_from_slice(&(1u64 << 40).to_le_bytes());
@@ -395,22 +369,10 @@ mod tests {
             (r#""x":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}"#, 4),
             (r#""x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}"#, 8),
             (r#""x":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}"#, 8),
-            (
-                r#""x":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}"#,
-                12,
-            ),
-            (
-                r#""x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}"#,
-                8,
-            ),
-            (
-                r#""x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}"#,
-                8,
-            ),
-            (
-                r#""x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}"#,
-                8,
-            ),
+            (r#""x":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}"#, 12),
+            (r#""x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}"#, 8),
+            (r#""x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}"#, 8),
+            (r#""x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}"#, 8),
         ] {
             let b = head(&format!("{{{meta},{json}}}"), data);
             assert!(ModelFile::decode(&b).is_err(), "{json}");

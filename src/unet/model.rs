@@ -399,11 +399,7 @@ mod imp {
                 tch::no_grad(|| {
                     for (name, mut t) in vars {
                         let f = &file.tensors[&name];
-                        t.copy_(
-                            &Tensor::from_slice(&f.data)
-                                .reshape(t.size())
-                                .to_device(device),
-                        );
+                        t.copy_(&Tensor::from_slice(&f.data).reshape(t.size()).to_device(device));
                     }
                 });
                 Ok(())
@@ -452,8 +448,8 @@ mod imp {
                             .to_kind(Kind::Float)
                             .contiguous()
                             .view(-1);
-                        let data =
-                            Vec::<f32>::try_from(&flat).map_err(|e| Error::Torch(e.to_string()))?;
+                        let data = Vec::<f32>::try_from(&flat)
+                            .map_err(|e| Error::Torch(e.to_string()))?;
                         Ok((name, FileTensor { shape, data }))
                     })
                     .collect::<Result<_>>())

@@ -154,9 +154,7 @@ impl TrainParams {
                 self.patch
             )));
         }
-        if !(self.learning_rate.is_finite()
-            && self.learning_rate > 0.0
-            && self.learning_rate < 10.0)
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 10.0)
         {
             return Err(Error::invalid(format!(
                 "learning rate must be above 0 and below 10, not {}",
@@ -328,8 +326,12 @@ mod imp {
     /// The weighted loss of logits against 0/1 targets (both N x 1 x H x W).
     pub(crate) fn loss(logits: &Tensor, target: &Tensor, w: &LossWeights) -> Tensor {
         let p = logits.sigmoid();
-        let bce_px =
-            logits.binary_cross_entropy_with_logits::<Tensor>(target, None, None, Reduction::None);
+        let bce_px = logits.binary_cross_entropy_with_logits::<Tensor>(
+            target,
+            None,
+            None,
+            Reduction::None,
+        );
         let p_t: Tensor = &p * target + (1.0 - &p) * (1.0 - target);
         let alpha_t: Tensor = target * 0.25 + (1.0 - target) * 0.75;
         let miss: Tensor = 1.0 - p_t;
@@ -539,14 +541,14 @@ mod imp {
             for (j, &k) in ks.iter().enumerate() {
                 let truth = data[s].mask.index_axis(ndarray::Axis(0), k);
                 let pred = prob.index_axis(ndarray::Axis(0), j);
-                ndarray::Zip::from(pred)
-                    .and(truth)
-                    .for_each(|&p, &t| match (p > 0.5, t != 0) {
+                ndarray::Zip::from(pred).and(truth).for_each(|&p, &t| {
+                    match (p > 0.5, t != 0) {
                         (true, true) => tp += 1,
                         (true, false) => fp += 1,
                         (false, true) => fn_ += 1,
                         _ => {}
-                    });
+                    }
+                });
             }
         }
         Ok(Scores::from_counts(tp, fp, fn_, 0).iou)
