@@ -49,43 +49,106 @@ impl std::fmt::Display for Threshold {
 /// Otsu's level of `values` over a histogram of `bins` bins (scikit-image's
 /// algorithm). A constant input returns its value, so nothing is above it.
 pub fn otsu_level(values: &[f32], bins: usize) -> f32 {
-    let bins = bins.max(2);
     let (lo, hi) = values
         .iter()
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
         });
-    if values.is_empty() || !(hi > lo) {
-        return if values.is_empty() { 0.0 } else { lo };
+    if values.is_empty() {
+        return 0.0;
     }
-    let (lo, hi) = (f64::from(lo), f64::from(hi));
-    let width = (hi - lo) / bins as f64;
-    let mut counts = vec![0f64; bins];
-    for &v in values {
-        let b = ((f64::from(v) - lo) / width) as usize;
-        counts[b.min(bins - 1)] += 1.0;
-    }
-    let centre = |b: usize| lo + width * (b as f64 + 0.5);
-    // Between-class variance for a split after bin b, as scikit-image forms it.
-    let total: f64 = counts.iter().sum();
-    let total_mass: f64 = counts.iter().enumerate().map(|(b, c)| c * centre(b)).sum();
-    let (mut w1, mut m1) = (0.0, 0.0);
-    let (mut best, mut best_b) = (f64::NEG_INFINITY, 0);
-    for b in 0..bins - 1 {
-        w1 += counts[b];
-        m1 += counts[b] * centre(b);
-        let w2 = total - w1;
-        if w1 == 0.0 || w2 == 0.0 {
-            continue;
+    let mut h = OtsuHistogram::new(lo, hi, bins);
+    h.add(values);
+    h.level()
+}
+
+/// Otsu's histogram filled a part at a time, for data that is not in memory
+/// at once (a stack streamed slice by slice): give the data's min and max
+/// first, then every value once, in any order and any number of parts. The
+/// level is exactly [`otsu_level`]'s for the same values.
+#[derive(Clone, Debug)]
+pub struct OtsuHistogram {
+    lo: f64,
+    width: f64,
+    /// `None` when the data is constant (`max <= min`).
+    counts: Option<Vec<f64>>,
+}
+
+impl OtsuHistogram {
+    /// A histogram of `bins` bins (at least 2) over `[min, max]`.
+    pub fn new(min: f32, max: f32, bins: usize) -> Self {
+        let bins = bins.max(2);
+        let (lo, hi) = (f64::from(min), f64::from(max));
+        OtsuHistogram {
+            lo,
+            width: (hi - lo) / bins as f64,
+            counts: (max > min).then(|| vec![0f64; bins]),
         }
-        let diff = m1 / w1 - (total_mass - m1) / w2;
-        let var = w1 * w2 * diff * diff;
-        if var > best {
-            best = var;
-            best_b = b;
+    }
+
+    /// Counts `values`, which must lie in `[min, max]`.
+    pub fn add(&mut self, values: &[f32]) {
+        let (lo, width) = (self.lo, self.width);
+        let Some(counts) = &mut self.counts else {
+            return;
+        };
+        let last = (counts.len() - 1) as u32;
+        // Bins of a block first (the divisions vectorise), then the counts
+        // in four integer histograms (no chain of dependent increments);
+        // the counts are exact integers whatever the order.
+        let mut bins = [0u32; 1024];
+        let mut part = vec![[0u64; 4]; counts.len()];
+        for block in values.chunks(bins.len()) {
+            let bins = &mut bins[..block.len()];
+            for (b, &v) in bins.iter_mut().zip(block) {
+                *b = (((f64::from(v) - lo) / width) as u32).min(last);
+            }
+            let mut quads = bins.chunks_exact(4);
+            for q in &mut quads {
+                part[q[0] as usize][0] += 1;
+                part[q[1] as usize][1] += 1;
+                part[q[2] as usize][2] += 1;
+                part[q[3] as usize][3] += 1;
+            }
+            for &b in quads.remainder() {
+                part[b as usize][0] += 1;
+            }
+        }
+        for (c, p) in counts.iter_mut().zip(&part) {
+            *c += p.iter().sum::<u64>() as f64;
         }
     }
-    centre(best_b) as f32
+
+    /// The level: the centre of the bin that maximises the between-class
+    /// variance (the data's value when it is constant).
+    pub fn level(&self) -> f32 {
+        let Some(counts) = &self.counts else {
+            return self.lo as f32;
+        };
+        let (lo, width) = (self.lo, self.width);
+        let bins = counts.len();
+        let centre = |b: usize| lo + width * (b as f64 + 0.5);
+        // Between-class variance for a split after bin b, as scikit-image forms it.
+        let total: f64 = counts.iter().sum();
+        let total_mass: f64 = counts.iter().enumerate().map(|(b, c)| c * centre(b)).sum();
+        let (mut w1, mut m1) = (0.0, 0.0);
+        let (mut best, mut best_b) = (f64::NEG_INFINITY, 0);
+        for b in 0..bins - 1 {
+            w1 += counts[b];
+            m1 += counts[b] * centre(b);
+            let w2 = total - w1;
+            if w1 == 0.0 || w2 == 0.0 {
+                continue;
+            }
+            let diff = m1 / w1 - (total_mass - m1) / w2;
+            let var = w1 * w2 * diff * diff;
+            if var > best {
+                best = var;
+                best_b = b;
+            }
+        }
+        centre(best_b) as f32
+    }
 }
 
 /// The level `t` resolves to for the values of one slice or stack.

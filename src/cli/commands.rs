@@ -16,6 +16,9 @@ pub(crate) fn focus_map(a: &FocusMapArgs) -> Result<()> {
     let many = a.inputs.len() > 1;
     check_distinct_outputs(&a.output, &a.inputs)?;
     for_each_input(&a.inputs, |input| {
+        if super::stream::streams(input, &params) {
+            return super::stream::focus_map(a, input, &params, many);
+        }
         let out = output_for(&a.output, input, many)?;
         let (stack, cal) = read_stack(input)?;
         let bar = bar(stack.dim().0 as u64, "focus map");
@@ -29,7 +32,14 @@ pub(crate) fn segment(a: &SegmentArgs) -> Result<()> {
     let method = a.method()?;
     let many = a.inputs.len() > 1;
     check_distinct_outputs(&a.output, &a.inputs)?;
+    // The paper preset maps slice by slice: TIFF inputs are streamed.
+    let rule = (!a.how.trim().eq_ignore_ascii_case("unet"))
+        .then(|| a.params())
+        .transpose()?;
     for_each_input(&a.inputs, |input| {
+        if let Some(params) = rule.as_ref().filter(|p| super::stream::streams(input, p)) {
+            return super::stream::segment(a, input, params, many);
+        }
         let (stack, cal) = read_stack(input)?;
         let bar = bar(stack.dim().0 as u64, "segment");
         let seg = method.segment(stack.view(), &progress_of(&bar))?;

@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod outputs;
+mod stream;
 mod unet;
 
 use clap::{Args, Parser, Subcommand};

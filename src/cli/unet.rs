@@ -446,12 +446,20 @@ pub(crate) fn demo_column(
 /// machine shared with other busy processes, spinning threads made
 /// prediction 4-6x slower than one thread (measured on a 2-core machine).
 /// libgomp reads the variable once, when it is loaded, before `main`, so the
-/// tool re-executes itself once with it set.
+/// tool re-executes itself once with it set; only for the commands that may
+/// run the U-Net (the re-execution loads libtorch a second time, about 0.3 s).
 pub(crate) fn calm_openmp() {
     #[cfg(all(unix, feature = "torch"))]
     {
         use std::os::unix::process::CommandExt;
         if std::env::var_os("OMP_WAIT_POLICY").is_some() {
+            return;
+        }
+        let torch_words = ["train", "finetune", "predict", "demo", "unet"];
+        let may_use_torch = std::env::args().skip(1).any(|a| {
+            torch_words.contains(&a.as_str()) || a.starts_with("--method") || a.starts_with("--model")
+        });
+        if !may_use_torch {
             return;
         }
         let Ok(exe) = std::env::current_exe() else {

@@ -22,7 +22,10 @@ pub use atomic::{
 };
 pub use npy::read_npy;
 pub use png::{write_png_gray, write_png_rgb};
-pub use tiff::{read_tiff, read_tiff_hyperstack, stage_tiff, write_tiff};
+pub use tiff::{
+    TiffPages, open_tiff_pages, read_tiff, read_tiff_hyperstack, stage_tiff, stage_tiff_pages,
+    write_tiff,
+};
 
 use crate::error::{Error, Result};
 use crate::stack::Stack;

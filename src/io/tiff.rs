@@ -216,7 +216,7 @@ fn normalize_unit(u: &str) -> String {
 
 type Dec = Decoder<BufReader<File>>;
 
-fn read_impl(path: &Path, pick: Option<(usize, usize)>) -> Result<(Stack, Calibration)> {
+fn open_impl(path: &Path, pick: Option<(usize, usize)>) -> Result<TiffPages> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut limits = Limits::default();
@@ -300,42 +300,169 @@ fn read_impl(path: &Path, pick: Option<(usize, usize)>) -> Result<(Stack, Calibr
         }
     };
 
-    let mut buf = Buf::new(info0.sample.target());
-    let (w, h) = (info0.width as usize, info0.height as usize);
-    let z = if contiguous {
-        read_contiguous(&mut dec, path, info0, ij_images, pages.as_deref(), &mut buf)?
+    let order = if contiguous {
+        let (start, little) = contiguous_layout(&mut dec, path, info0, ij_images)?;
+        Order::Contiguous {
+            start,
+            little,
+            pages: pages.unwrap_or_else(|| (0..ij_images).collect()),
+        }
     } else if let Some(pages) = pages {
-        for &p in &pages {
-            if p > 0 {
-                dec.seek_to_image(p).map_err(|e| match e {
-                    TiffError::FormatError(TiffFormatError::ImageFileDirectoryNotFound) => Error::format(
-                        path,
-                        Some(p),
-                        format!("page is missing: the ImageJ description says the file has {ij_images} pages, but it ends earlier (truncated?)"),
-                    ),
-                    e => tiff_err(path, Some(p), e),
-                })?;
-            }
-            read_page(&mut dec, path, p, info0, &mut buf)?;
-        }
-        pages.len()
+        Order::Pick(pages)
     } else {
-        let mut page = 0;
-        loop {
-            read_page(&mut dec, path, page, info0, &mut buf)?;
-            if !dec.more_images() {
-                break;
-            }
-            page += 1;
-            dec.next_image()
-                .map_err(|e| tiff_err(path, Some(page), e))?;
-        }
-        page + 1
+        Order::Sequential { done: false }
     };
+    Ok(TiffPages {
+        dec,
+        path: path.to_path_buf(),
+        info0,
+        cal,
+        ij_images,
+        order,
+        next: 0,
+    })
+}
+
+fn read_impl(path: &Path, pick: Option<(usize, usize)>) -> Result<(Stack, Calibration)> {
+    let mut pages = open_impl(path, pick)?;
+    let mut buf = Buf::new(pages.info0.sample.target());
+    let z = pages.read_into(&mut buf, usize::MAX)?;
+    let (h, w) = pages.size();
     let stack = buf
         .into_stack(z, h, w)
         .map_err(|e| Error::Internal(format!("reading {}: {e}", path.display())))?;
-    Ok((stack, cal))
+    Ok((stack, pages.cal))
+}
+
+/// The order in which a file's pages make the stack.
+enum Order {
+    /// ImageJ's single-directory layout: these pages, laid end to end from
+    /// `start` (uncompressed).
+    Contiguous {
+        start: u64,
+        little: bool,
+        pages: Vec<usize>,
+    },
+    /// These page directories (one channel and frame of a hyperstack).
+    Pick(Vec<usize>),
+    /// Every page directory in turn.
+    Sequential { done: bool },
+}
+
+/// The pages of a TIFF stack, read a few at a time, so that a stack larger
+/// than memory can be processed slice by slice ([`open_tiff_pages`]). Every
+/// check [`read_tiff`] makes is made, page by page, with the same messages.
+pub struct TiffPages {
+    dec: Dec,
+    path: std::path::PathBuf,
+    info0: PageInfo,
+    cal: Calibration,
+    ij_images: usize,
+    order: Order,
+    /// Pages read so far.
+    next: usize,
+}
+
+/// Opens a TIFF stack for reading page by page; see [`read_tiff`].
+pub fn open_tiff_pages(path: &Path) -> Result<TiffPages> {
+    open_impl(path, None)
+}
+
+impl TiffPages {
+    /// The calibration [`read_tiff`] would return.
+    pub fn calibration(&self) -> &Calibration {
+        &self.cal
+    }
+
+    /// The pixel type of the stack.
+    pub fn pixel_type(&self) -> PixelType {
+        self.info0.sample.target()
+    }
+
+    /// (H, W) of every slice.
+    pub fn size(&self) -> (usize, usize) {
+        (self.info0.height as usize, self.info0.width as usize)
+    }
+
+    /// The number of slices when the file says it up front (ImageJ stacks,
+    /// picked hyperstack planes), else `None`.
+    pub fn len_hint(&self) -> Option<usize> {
+        match &self.order {
+            Order::Contiguous { pages, .. } | Order::Pick(pages) => Some(pages.len()),
+            Order::Sequential { .. } => (self.ij_images > 1).then_some(self.ij_images),
+        }
+    }
+
+    /// The next `max` slices (fewer at the end) as a stack; `None` after the
+    /// last one.
+    pub fn next_slices(&mut self, max: usize) -> Result<Option<Stack>> {
+        let mut buf = Buf::new(self.pixel_type());
+        let z = self.read_into(&mut buf, max.max(1))?;
+        if z == 0 {
+            return Ok(None);
+        }
+        let (h, w) = self.size();
+        let path = &self.path;
+        buf.into_stack(z, h, w)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("reading {}: {e}", path.display())))
+    }
+
+    /// Appends up to `max` more pages to `buf`; returns how many.
+    fn read_into(&mut self, buf: &mut Buf, max: usize) -> Result<usize> {
+        let (path, info0) = (self.path.as_path(), self.info0);
+        let ij_images = self.ij_images;
+        let dec = &mut self.dec;
+        let first = self.next;
+        match &mut self.order {
+            Order::Contiguous {
+                start,
+                little,
+                pages,
+            } => {
+                let todo = &pages[first.min(pages.len())..];
+                let todo = &todo[..todo.len().min(max)];
+                read_contiguous(dec, path, info0, *start, *little, first, todo, buf)?;
+                self.next += todo.len();
+                Ok(todo.len())
+            }
+            Order::Pick(pages) => {
+                let todo = &pages[first.min(pages.len())..];
+                let todo = &todo[..todo.len().min(max)];
+                for &p in todo {
+                    if p > 0 {
+                        dec.seek_to_image(p).map_err(|e| match e {
+                            TiffError::FormatError(TiffFormatError::ImageFileDirectoryNotFound) => Error::format(
+                                path,
+                                Some(p),
+                                format!("page is missing: the ImageJ description says the file has {ij_images} pages, but it ends earlier (truncated?)"),
+                            ),
+                            e => tiff_err(path, Some(p), e),
+                        })?;
+                    }
+                    read_page(dec, path, p, info0, buf)?;
+                }
+                self.next += todo.len();
+                Ok(todo.len())
+            }
+            Order::Sequential { done } => {
+                let mut n = 0;
+                while !*done && n < max {
+                    let page = self.next;
+                    read_page(dec, path, page, info0, buf)?;
+                    n += 1;
+                    self.next += 1;
+                    if !dec.more_images() {
+                        *done = true;
+                        break;
+                    }
+                    dec.next_image()
+                        .map_err(|e| tiff_err(path, Some(page + 1), e))?;
+                }
+                Ok(n)
+            }
+        }
+    }
 }
 
 /// Checks the current page's tags and says in plain words what is wrong.
@@ -532,16 +659,15 @@ fn check_data_present(dec: &mut Dec, path: &Path, page: usize, info: PageInfo) -
     Ok(())
 }
 
-/// Reads pages laid end to end after page 0's data (ImageJ's layout for
-/// stacks over 4 GiB, which have only one page directory).
-fn read_contiguous(
+/// Checks ImageJ's single-directory layout (stacks over 4 GiB: `images`
+/// pages laid end to end after page 0's data) and returns where the data
+/// starts and whether it is little-endian.
+fn contiguous_layout(
     dec: &mut Dec,
     path: &Path,
     info0: PageInfo,
     images: usize,
-    pages: Option<&[usize]>,
-    buf: &mut Buf,
-) -> Result<usize> {
+) -> Result<(u64, bool)> {
     let fail = |problem: String| Error::format(path, Some(0), problem);
     let compression = dec
         .find_tag_unsigned::<u16>(Tag::Compression)
@@ -585,19 +711,34 @@ fn read_contiguous(
             "the file is truncated: the ImageJ description says {images} pages of {page_bytes} bytes from offset {start}, but the file has {len} bytes"
         )));
     }
-    let all: Vec<usize>;
-    let pages = match pages {
-        Some(p) => p,
-        None => {
-            all = (0..images).collect();
-            &all
-        }
-    };
+    Ok((start, little))
+}
+
+/// Reads `pages` of ImageJ's single-directory layout (see
+/// [`contiguous_layout`]); `first` is how many slices were read before.
+#[allow(clippy::too_many_arguments)]
+fn read_contiguous(
+    dec: &mut Dec,
+    path: &Path,
+    info0: PageInfo,
+    start: u64,
+    little: bool,
+    first: usize,
+    pages: &[usize],
+    buf: &mut Buf,
+) -> Result<()> {
+    if pages.is_empty() {
+        return Ok(());
+    }
+    let fail = |problem: String| Error::format(path, Some(0), problem);
+    let n = info0.width as usize * info0.height as usize;
+    let page_bytes = n.saturating_mul(info0.sample.bytes());
+    let file = dec.inner();
     let mut raw = vec![0u8; page_bytes];
     buf.reserve(
         n.saturating_mul(pages.len()),
         0,
-        pages.len().saturating_sub(1),
+        first + pages.len() - 1,
         info0,
     )
     .map_err(fail)?;
@@ -610,7 +751,7 @@ fn read_contiguous(
         buf.push(data, n, info0.width as usize)
             .map_err(|problem| Error::format(path, Some(p), problem))?;
     }
-    Ok(pages.len())
+    Ok(())
 }
 
 /// Uncompressed sample bytes in the file's byte order, as decoded values.
@@ -920,7 +1061,114 @@ fn write_tiff_impl(
     cal: &Calibration,
     max_offset: u64,
 ) -> Result<Staged> {
-    let (z, h, w) = stack.dim();
+    let range = match stack {
+        StackView::F32(a) => finite_range(a.iter().copied()),
+        _ => None,
+    };
+    let (layout, desc) = layout_of(path, stack.pixel_type(), stack.dim(), cal, range)?;
+    stage(path, |out| {
+        layout.write(out, &desc, max_offset, path, &mut |zi, out| {
+            write_page(out, stack, zi, path)
+        })
+    })
+}
+
+/// The finite (min, max) of float values, if any is finite.
+fn finite_range(values: impl Iterator<Item = f32>) -> Option<(f32, f32)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// Writes a TIFF stack of `dim` (Z x H x W) slices of `pixel_type` to a
+/// staged temporary file, one slice at a time: `slice(k)` gives slice `k`
+/// (a 1 x H x W stack) when it is due. `range` is the finite (min, max) of
+/// the values of a float stack, which ImageJ's description records. The
+/// bytes are those [`stage_tiff`] writes for the whole stack.
+pub fn stage_tiff_pages(
+    path: &Path,
+    pixel_type: PixelType,
+    dim: (usize, usize, usize),
+    cal: &Calibration,
+    range: Option<(f32, f32)>,
+    mut slice: impl FnMut(usize) -> Result<Stack>,
+) -> Result<Staged> {
+    let range = if pixel_type == PixelType::F32 {
+        range
+    } else {
+        None
+    };
+    let (layout, desc) = layout_of(path, pixel_type, dim, cal, range)?;
+    let (_, h, w) = dim;
+    stage(path, |out| {
+        layout.write(out, &desc, u64::from(u32::MAX), path, &mut |zi, out| {
+            let s = slice(zi)?;
+            if s.dim() != (1, h, w) || s.pixel_type() != pixel_type {
+                return Err(Error::Internal(format!(
+                    "writing {}: slice {zi} is {:?} {} instead of 1 x {h} x {w} {}",
+                    path.display(),
+                    s.dim(),
+                    s.pixel_type().name(),
+                    pixel_type.name()
+                )));
+            }
+            write_page(out, s.view(), 0, path)
+        })
+    })
+}
+
+/// Writes slice `zi` of `stack` as little-endian samples.
+fn write_page(out: &mut dyn Write, stack: StackView<'_>, zi: usize, path: &Path) -> Result<()> {
+    let err = write_err(path);
+    // Little-endian bytes of `values`, a block at a time into a fixed buffer
+    // (a loop the compiler vectorises).
+    fn put<T: Copy, const N: usize>(
+        out: &mut dyn Write,
+        values: impl Iterator<Item = T>,
+        bytes: impl Fn(T) -> [u8; N],
+        err: &dyn Fn(std::io::Error) -> Error,
+    ) -> Result<()> {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut values = values.peekable();
+        while values.peek().is_some() {
+            let mut n = 0;
+            for (d, v) in buf.chunks_exact_mut(N).zip(&mut values) {
+                d.copy_from_slice(&bytes(v));
+                n += N;
+            }
+            out.write_all(&buf[..n]).map_err(err)?;
+        }
+        Ok(())
+    }
+    macro_rules! page {
+        ($a:expr) => {{
+            let p = $a.index_axis(Axis(0), zi);
+            match p.as_slice() {
+                Some(v) => put(out, v.iter().copied(), |x| x.to_le_bytes(), &err),
+                None => put(out, p.iter().copied(), |x| x.to_le_bytes(), &err),
+            }
+        }};
+    }
+    match stack {
+        StackView::U8(a) => page!(a),
+        StackView::U16(a) => page!(a),
+        StackView::F32(a) => page!(a),
+    }
+}
+
+/// The file layout and ImageJ description of a stack, after checking that
+/// it can be written.
+fn layout_of(
+    path: &Path,
+    pixel_type: PixelType,
+    dim: (usize, usize, usize),
+    cal: &Calibration,
+    range: Option<(f32, f32)>,
+) -> Result<(Layout, String)> {
+    let (z, h, w) = dim;
     if z == 0 || h == 0 || w == 0 {
         return Err(Error::invalid(format!(
             "cannot write an empty stack ({z} x {h} x {w}) to {}",
@@ -951,7 +1199,7 @@ fn write_tiff_impl(
     let too_big = || Error::invalid(format!("a {w} x {h} slice is too large for a TIFF page"));
     let w32 = u32::try_from(w).map_err(|_| too_big())?;
     let h32 = u32::try_from(h).map_err(|_| too_big())?;
-    let (bits, format, bytes) = match stack.pixel_type() {
+    let (bits, format, bytes) = match pixel_type {
         PixelType::U8 => (8u16, 1u16, 1usize),
         PixelType::U16 => (16, 1, 2),
         PixelType::F32 => (32, 3, 4),
@@ -966,16 +1214,8 @@ fn write_tiff_impl(
         "ImageJ=1.53t\nimages={z}\nslices={z}\nunit={unit}\nspacing={}\nloop=false\n",
         cal.z_spacing
     );
-    if let StackView::F32(a) = stack {
-        let (lo, hi) = a
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
-        if lo <= hi {
-            desc.push_str(&format!("min={lo}\nmax={hi}\n"));
-        }
+    if let Some((lo, hi)) = range {
+        desc.push_str(&format!("min={lo}\nmax={hi}\n"));
     }
     let res_unit = match unit.as_str() {
         "inch" => 2u16,
@@ -993,9 +1233,7 @@ fn write_tiff_impl(
         page_bytes,
         pages: z,
     };
-    stage(path, |out| {
-        layout.write(out, &desc, stack, max_offset, path)
-    })
+    Ok((layout, desc))
 }
 
 /// Everything about the file that does not depend on pixel values.
@@ -1028,11 +1266,11 @@ impl Layout {
 
     fn write(
         &self,
-        out: &mut impl Write,
+        out: &mut dyn Write,
         desc: &str,
-        stack: StackView<'_>,
         max_offset: u64,
         path: &Path,
+        page: &mut dyn FnMut(usize, &mut dyn Write) -> Result<()>,
     ) -> Result<()> {
         let err = write_err(path);
         let ifd0 = 8u64;
@@ -1062,34 +1300,8 @@ impl Layout {
         debug_assert_eq!(o.len() as u64, data0);
         out.write_all(&o).map_err(&err)?;
 
-        let mut row = Vec::with_capacity(self.width as usize * 4);
-        let mut put = |out: &mut dyn Write, bytes: &mut dyn FnMut(&mut Vec<u8>)| -> Result<()> {
-            row.clear();
-            bytes(&mut row);
-            out.write_all(&row).map_err(&err)
-        };
         for zi in 0..self.pages {
-            match stack {
-                StackView::U8(a) => {
-                    for r in a.index_axis(Axis(0), zi).rows() {
-                        put(out, &mut |b| b.extend(r.iter()))?;
-                    }
-                }
-                StackView::U16(a) => {
-                    for r in a.index_axis(Axis(0), zi).rows() {
-                        put(out, &mut |b| {
-                            r.iter().for_each(|v| b.extend_from_slice(&v.to_le_bytes()))
-                        })?;
-                    }
-                }
-                StackView::F32(a) => {
-                    for r in a.index_axis(Axis(0), zi).rows() {
-                        put(out, &mut |b| {
-                            r.iter().for_each(|v| b.extend_from_slice(&v.to_le_bytes()))
-                        })?;
-                    }
-                }
-            }
+            page(zi, &mut *out)?;
         }
         if pad == 1 {
             out.write_all(&[0]).map_err(&err)?;

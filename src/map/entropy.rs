@@ -162,7 +162,12 @@ fn score_origins<T: Count>(
                     let v: Vec<f64> = c.windows[si]
                         .iter()
                         .map(|&(a, b, width)| {
-                            band.window_entropy(c.ent, a as usize, b as usize, height * u64::from(width))
+                            band.window_entropy(
+                                c.ent,
+                                a as usize,
+                                b as usize,
+                                height * u64::from(width),
+                            )
                         })
                         .collect();
                     out.push((si, i, v));
@@ -230,8 +235,6 @@ struct Band<T> {
     hist: Vec<T>,
     /// `(segs + 1) x 256`: row `k` sums the segments left of edge `k`.
     cum: Vec<T>,
-    /// One window's histogram.
-    counts: [u32; 256],
 }
 
 impl<T: Count> Band<T> {
@@ -241,7 +244,6 @@ impl<T: Count> Band<T> {
             bottom: 0,
             hist: vec![T::default(); segs * 256],
             cum: vec![T::default(); (segs + 1) * 256],
-            counts: [0; 256],
         }
     }
 
@@ -260,7 +262,13 @@ impl<T: Count> Band<T> {
         self.bottom = y1;
     }
 
-    fn rows(&mut self, bins: ArrayView2<u8>, seg_of: &[u32], ys: std::ops::Range<usize>, add: bool) {
+    fn rows(
+        &mut self,
+        bins: ArrayView2<u8>,
+        seg_of: &[u32],
+        ys: std::ops::Range<usize>,
+        add: bool,
+    ) {
         let hist = &mut self.hist[..];
         for y in ys {
             let row = bins.row(y);
@@ -303,9 +311,6 @@ impl<T: Count> Band<T> {
     fn window_entropy(&mut self, ent: &Entropy, a: usize, b: usize, n: u64) -> f64 {
         let lo = &self.cum[a * 256..(a + 1) * 256];
         let hi = &self.cum[b * 256..(b + 1) * 256];
-        for ((c, &h), &l) in self.counts.iter_mut().zip(hi).zip(lo) {
-            *c = h.minus(l);
-        }
-        ent.of_counts(&self.counts, n)
+        ent.of_difference(hi, lo, n, |h, l| h.minus(l))
     }
 }
