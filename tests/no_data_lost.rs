@@ -74,6 +74,29 @@ fn describe(out: &Output) -> String {
     )
 }
 
+/// Whether the run was killed by the SIGINT itself: it came before the CLI's
+/// handler was installed, while the dynamic loader was still loading and
+/// initialising libtorch (0.3 to 0.9 s in a `torch` build on 2 cores). Then
+/// the run had not begun, so it cannot have written anything.
+fn killed_by_sigint(out: &Output) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    out.status.signal() == Some(libc::SIGINT)
+}
+
+/// How long the CLI takes to start (`--version`, the slower of two runs):
+/// a Ctrl-C meant to reach a running job is sent after this.
+fn startup() -> Duration {
+    (0..2)
+        .map(|_| {
+            let t = Instant::now();
+            let out = Command::new(bin()).arg("--version").output().unwrap();
+            assert!(out.status.success());
+            t.elapsed()
+        })
+        .max()
+        .unwrap()
+}
+
 fn sigint(child: &Child) {
     // SAFETY: kill with a pid we spawned and a valid signal.
     let r = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
@@ -214,6 +237,7 @@ fn ctrl_c_at_any_moment_leaves_all_old_or_all_new_outputs() {
                 assert!(stderr.contains("interrupted"), "{what}");
             }
             Some(0) => assert_eq!(outcome, "all new", "{what}"),
+            None if killed_by_sigint(&out) => assert_eq!(outcome, "all old", "{what}"),
             _ => panic!("{what}\nneither 130 (interrupted) nor 0 (finished)"),
         }
         *seen
@@ -231,15 +255,17 @@ fn ctrl_c_at_any_moment_leaves_all_old_or_all_new_outputs() {
 fn a_second_ctrl_c_quits_at_once_without_temporaries() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let input = small_stack(d, "stack.tif", 10, 192, 12);
+    let input = small_stack(d, "stack.tif", 16, 384, 12);
     put_old_outputs(d);
     let old = snapshot(d);
+    // Past the start-up (see `killed_by_sigint`), well before the end.
+    let wait = startup().mul_f64(1.5) + Duration::from_millis(120);
     let child = Command::new(bin())
         .args(segment_args(&input, d))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(120));
+    std::thread::sleep(wait);
     sigint(&child);
     std::thread::sleep(Duration::from_millis(5));
     sigint(&child);
@@ -270,7 +296,10 @@ fn ctrl_c_in_a_batch_writes_only_whole_outputs() {
     assert!(out.status.success(), "{}", describe(&out));
     let mut interrupted = 0;
     for frac in [0.2, 0.5, 0.8] {
-        std::fs::remove_dir_all(&outdir).unwrap();
+        // Absent when the last run was killed before it began.
+        if outdir.exists() {
+            std::fs::remove_dir_all(&outdir).unwrap();
+        }
         let child = Command::new(bin())
             .arg("segment")
             .args(&inputs)
@@ -283,7 +312,8 @@ fn ctrl_c_in_a_batch_writes_only_whole_outputs() {
         sigint(&child);
         let out = child.wait_with_output().unwrap();
         let what = describe(&out);
-        assert!(matches!(out.status.code(), Some(0 | 130)), "{what}");
+        let killed = killed_by_sigint(&out);
+        assert!(matches!(out.status.code(), Some(0 | 130)) || killed, "{what}");
         interrupted += usize::from(out.status.code() == Some(130));
         assert!(temporaries(d).is_empty(), "{what}: {:?}", temporaries(d));
         // Every output there is whole and right.
@@ -295,9 +325,8 @@ fn ctrl_c_in_a_batch_writes_only_whole_outputs() {
                 let want = segment(stack.view(), &params, &Progress::none()).unwrap();
                 assert_eq!(mask.view().to_f32(), want.mask.mapv(f32::from), "{what}");
             } else {
-                assert_eq!(
-                    out.status.code(),
-                    Some(130),
+                assert!(
+                    out.status.code() == Some(130) || killed,
                     "{what}: {} missing",
                     o.display()
                 );
