@@ -51,9 +51,74 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// `--diag`: the default preset only, with where its errors come from
+/// (specimen, depth, depth of field), printed; nothing written.
+fn diagnose(cases: &[infocus::synth::SuiteCase]) {
+    let filter = std::env::var("INFOCUS_CASES").ok();
+    let mut ious = Vec::new();
+    for c in cases {
+        if let Some(f) = &filter {
+            if !f.split(',').any(|p| c.name.contains(p)) {
+                continue;
+            }
+        }
+        let s = synth(&c.params, &Progress::none()).expect("synth");
+        let t0 = Instant::now();
+        let (seg, det) = infocus::segment::segment_details(s.stack.view(), &params(Preset::Default).band, &Progress::none()).expect("segment");
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let e = evaluate(seg.mask.view(), s.truth.view()).expect("eval").stack;
+        let (z, h, w) = seg.mask.dim();
+        let pred_spec = det.specimen.clone();
+        let true_spec = s.specimen.mapv(|v| v > 0);
+        let (mut i2, mut u2, mut derr, mut nd) = (0usize, 0usize, 0.0, 0usize);
+        for ((y, x), &p) in pred_spec.indexed_iter() {
+            let t = true_spec[(y, x)];
+            i2 += usize::from(p && t);
+            u2 += usize::from(p || t);
+            if p && t {
+                derr += (f64::from(det.depth[(y, x)]) - f64::from(s.depth[(y, x)])).abs();
+                nd += 1;
+            }
+        }
+        let spec_iou = i2 as f64 / u2.max(1) as f64;
+        if std::env::var("INFOCUS_DUMP").is_ok() {
+            let img = ndarray::Array3::from_shape_fn((h, w, 3), |(y, x, c)| {
+                let (p, t) = (pred_spec[(y, x)], true_spec[(y, x)]);
+                let v = match (p, t) { (true, true) => [0, 200, 0], (true, false) => [220, 0, 0], (false, true) => [0, 0, 255], _ => [0, 0, 0] };
+                v[c]
+            });
+            write_png_rgb(Path::new(&format!("/tmp/spec-{}.png", c.name)), &img).expect("png");
+        }
+        let dof = seg.dof.unwrap_or(c.params.dof);
+        // IoU with one part replaced by the truth.
+        let mk = |spec: &ndarray::Array2<bool>, depth: &dyn Fn(usize, usize) -> f64, d: f64| {
+            let m = Array3::from_shape_fn((z, h, w), |(k, y, x)| {
+                if spec[(y, x)] && (k as f64 - depth(y, x)).abs() <= d / 2.0 { 255u8 } else { 0 }
+            });
+            evaluate(m.view(), s.truth.view()).expect("eval").stack.iou
+        };
+        let pd = |y: usize, x: usize| f64::from(det.depth[(y, x)]);
+        let td = |y: usize, x: usize| f64::from(s.depth[(y, x)]);
+        let with_true_spec = mk(&true_spec, &pd, dof);
+        let with_true_dof = mk(&pred_spec, &pd, c.params.dof);
+        let with_true_depth = mk(&pred_spec, &td, dof);
+        ious.push(e.iou);
+        println!(
+            "{:>42} IoU {:.3} P {:.2} R {:.2} | spec IoU {:.3} depth MAE {:.2} dof {:.2}/{} | IoU w/ true spec {:.3} dof {:.3} depth {:.3} | {ms:.0} ms",
+            c.name, e.iou, e.precision, e.recall, spec_iou, derr / nd.max(1) as f64, dof, c.params.dof, with_true_spec, with_true_dof, with_true_depth
+        );
+    }
+    let min = ious.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("mean IoU {:.4} min {:.3} below 0.5: {}", mean(&ious), min, ious.iter().filter(|&&v| v < 0.5).count());
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let cases = if quick { quick_suite() } else { suite() };
+    if std::env::args().any(|a| a == "--diag") {
+        diagnose(&cases);
+        return;
+    }
     let mut md = String::new();
     let _ = writeln!(md, "# Accuracy\n\nMeasured by `cargo run --release --example accuracy` on this machine ({} threads).", rayon::current_num_threads());
     let _ = writeln!(md, "Synthetic stacks have exact truth (`src/synth`); IoU, Dice, precision and recall are over the whole stack.\n");

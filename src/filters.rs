@@ -333,3 +333,79 @@ pub(crate) fn box_mean_sampled(img: &[f64], h: usize, w: usize, r: usize, step: 
         sum / ((hi - lo) as f64 * col_count[j])
     })
 }
+
+/// [`box_mean`] of a row-major f32 image, f32 out (sums kept in f64 so the
+/// running sums do not drift). Same values as `box_mean` up to f32 rounding.
+pub(crate) fn box_mean_f32(src: &[f32], h: usize, w: usize, r: usize) -> Vec<f32> {
+    assert_eq!(src.len(), h * w);
+    let mut rows = vec![0.0f64; h * w];
+    for (row_in, row_out) in src.chunks_exact(w.max(1)).zip(rows.chunks_exact_mut(w.max(1))) {
+        // Sliding window sum along the row.
+        let mut s = 0.0f64;
+        for &v in &row_in[..r.min(w)] {
+            s += f64::from(v);
+        }
+        for x in 0..w {
+            if x + r < w {
+                s += f64::from(row_in[x + r]);
+            }
+            if x > r {
+                s -= f64::from(row_in[x - r - 1]);
+            }
+            row_out[x] = s;
+        }
+    }
+    let inv_cols: Vec<f64> = (0..w)
+        .map(|x| 1.0 / ((x + r + 1).min(w) - x.saturating_sub(r)) as f64)
+        .collect();
+    let mut acc = vec![0.0f64; w];
+    for row in rows.chunks_exact(w.max(1)).take(r.min(h)) {
+        acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+    }
+    let mut out = vec![0f32; h * w];
+    for (y, o) in out.chunks_exact_mut(w.max(1)).enumerate() {
+        if y + r < h {
+            let add = &rows[(y + r) * w..(y + r + 1) * w];
+            acc.iter_mut().zip(add).for_each(|(a, &v)| *a += v);
+        }
+        if y > r {
+            let sub = &rows[(y - r - 1) * w..(y - r) * w];
+            acc.iter_mut().zip(sub).for_each(|(a, &v)| *a -= v);
+        }
+        let inv_rows = 1.0 / ((y + r + 1).min(h) - y.saturating_sub(r)) as f64;
+        for ((o, &a), &c) in o.iter_mut().zip(&acc).zip(&inv_cols) {
+            *o = (a * (inv_rows * c)) as f32;
+        }
+    }
+    out
+}
+
+/// [`gaussian_blur`] on the calling thread (for work already split by slice):
+/// the same operations in the same order, so the same values.
+pub(crate) fn gaussian_blur_seq(src: &[f32], h: usize, w: usize, sigma: f64) -> Vec<f32> {
+    assert_eq!(src.len(), h * w);
+    let k = kernel(sigma);
+    let r = k.len() / 2;
+    let mut tmp = vec![0f32; h * w];
+    let mut padded = vec![0f32; w + 2 * r];
+    for (out, row) in tmp.chunks_exact_mut(w.max(1)).zip(src.chunks_exact(w.max(1))) {
+        for (i, p) in padded.iter_mut().enumerate() {
+            *p = row[reflect(i as isize - r as isize, w)];
+        }
+        for (j, &kj) in k.iter().enumerate() {
+            for (o, &p) in out.iter_mut().zip(&padded[j..j + w]) {
+                *o += kj * p;
+            }
+        }
+    }
+    let mut dst = vec![0f32; h * w];
+    for (y, out) in dst.chunks_exact_mut(w.max(1)).enumerate() {
+        for (j, &kj) in k.iter().enumerate() {
+            let yy = reflect(y as isize + j as isize - r as isize, h);
+            for (o, &p) in out.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
+                *o += kj * p;
+            }
+        }
+    }
+    dst
+}
