@@ -61,12 +61,16 @@ const RESOLVED_BLUR: (f64, f64) = (0.4, 4.0);
 /// fine-band excess energy over the noise's, and difference from the
 /// background brightness in noise standard deviations of the box mean.
 const EVIDENCE_RADIUS: usize = 1;
+const MAX_EVIDENCE_RADIUS: usize = 3;
 const TEXTURE_EVIDENCE: f64 = 2.0;
 const INTENSITY_EVIDENCE: f64 = 4.0;
 /// ... and at least this fraction of the median over the specimen's interior.
 const RELATIVE_EVIDENCE: f64 = 0.5;
-/// Gaps in the evidence filled by a closing of this radius, px.
-const CLOSE_RADIUS: usize = 2;
+/// A specimen whose interior shows evidence at this fraction of its pixels
+/// is dense (one body): gaps in the evidence up to twice this radius (px)
+/// are closed, and its holes filled.
+const DENSE_FRACTION: f64 = 0.55;
+const DENSE_CLOSE_RADIUS: usize = 4;
 
 /// Band-pass filters: (inner sigma, outer sigma, box radius relative to the
 /// user's radius). Sigma 0 is the image itself.
@@ -232,6 +236,8 @@ struct Analysis {
     depth: Array2<f32>,
     /// Best score of each pixel, H x W.
     peak: Array2<f32>,
+    /// The band each pixel uses.
+    band: Array2<u8>,
     /// Noise variance as a function of brightness.
     noise: NoiseModel,
 }
@@ -305,10 +311,12 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
         });
     let depth = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.1).collect()).expect("shape");
     let peak = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.2).collect()).expect("shape");
+    let band = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.0).collect()).expect("shape");
     Ok(Analysis {
         score,
         depth,
         peak,
+        band,
         noise,
     })
 }
@@ -497,6 +505,12 @@ fn erode_sq(mask: &Array2<bool>, r: usize) -> Array2<bool> {
 /// Fills the holes of `mask` (unset 4-connected components that do not touch
 /// the image border) smaller than `max_area` pixels.
 fn fill_holes(mask: &mut Array2<bool>, max_area: usize) {
+    fill_holes_within(mask, max_area, None)
+}
+
+/// [`fill_holes`], and also holes of any size that lie wholly where
+/// `within` is set.
+fn fill_holes_within(mask: &mut Array2<bool>, max_area: usize, within: Option<&Array2<bool>>) {
     let (h, w) = mask.dim();
     let mut seen = Array2::<bool>::from_elem((h, w), false);
     let mut stack = Vec::new();
@@ -510,9 +524,11 @@ fn fill_holes(mask: &mut Array2<bool>, max_area: usize) {
         stack.push((sy, sx));
         seen[(sy, sx)] = true;
         let mut border = false;
+        let mut enclosed = within.is_some();
         while let Some((y, x)) = stack.pop() {
             comp.push((y, x));
             border |= y == 0 || x == 0 || y + 1 == h || x + 1 == w;
+            enclosed &= within.is_some_and(|m| m[(y, x)]);
             let mut visit = |yy: usize, xx: usize| {
                 if !mask[(yy, xx)] && !seen[(yy, xx)] {
                     seen[(yy, xx)] = true;
@@ -532,7 +548,7 @@ fn fill_holes(mask: &mut Array2<bool>, max_area: usize) {
                 visit(y, x + 1);
             }
         }
-        if !border && comp.len() < max_area {
+        if !border && (comp.len() < max_area || enclosed) {
             for &p in &comp {
                 mask[p] = true;
             }
@@ -575,61 +591,73 @@ fn refine_specimen(
     let inner = interior.as_slice().expect("standard layout");
     let mut outside = values(&|i| !cand[i], &aif);
     let background = (outside.len() >= (h * w / 50).max(64)).then(|| median(&mut outside));
-    let mean = box_mean_f32(&aif, h, w, EVIDENCE_RADIUS);
-    let n = ((2 * EVIDENCE_RADIUS + 1) as f64).powi(2);
-    let fine = gaussian_blur_seq(&aif, h, w, 1.0);
-    let sq: Vec<f32> = aif.iter().zip(&fine).map(|(&a, &b)| (a - b) * (a - b)).collect();
-    let energy = box_mean_f32(&sq, h, w, EVIDENCE_RADIUS);
-    let gain = band_noise_gains()[0];
-    // What the interior shows (when there is an interior).
-    let deep = inner.iter().filter(|&&v| v).count() >= 64;
-    // What the interior's significant pixels show (a sparse specimen's
-    // interior also holds background between its parts).
-    let sd_box = background.map_or(f64::INFINITY, |b| (noise.variance(b) / n).sqrt());
-    let noise_energy = |i: usize| noise.variance(f64::from(mean[i])) * gain;
-    let typical_energy = {
-        let mut e: Vec<f64> = (0..h * w)
-            .filter(|&i| inner[i] && f64::from(energy[i]) / noise_energy(i) - 1.0 >= TEXTURE_EVIDENCE)
-            .map(|i| f64::from(energy[i]))
-            .collect();
-        if e.len() >= 64 { median(&mut e) } else { 0.0 }
-    };
-    let typical_contrast = match background {
-        Some(b) => {
+    // Brightness evidence: the smallest box whose mean tells the specimen's
+    // typical contrast from the noise.
+    let brightness = background.and_then(|b| {
+        (1..=MAX_EVIDENCE_RADIUS).find_map(|r| {
+            let mean = box_mean_f32(&aif, h, w, r);
+            let sd = (noise.variance(b) / ((2 * r + 1) as f64).powi(2)).sqrt();
             let mut d: Vec<f64> = (0..h * w)
                 .filter(|&i| inner[i])
                 .map(|i| (f64::from(mean[i]) - b).abs())
-                .filter(|&d| d >= INTENSITY_EVIDENCE * sd_box)
+                .filter(|&d| d >= INTENSITY_EVIDENCE * sd)
                 .collect();
-            if d.len() >= 64 { median(&mut d) } else { 0.0 }
-        }
-        _ => 0.0,
-    };
-    // Brightness says where the specimen ends to the pixel, where it is
-    // measurable; else fine texture (which straddles an edge), else the old
-    // rule: pull the candidate's edge in by `fallback` px.
-    let by_brightness = typical_contrast >= 2.0 * INTENSITY_EVIDENCE * sd_box;
-    let by_texture = typical_energy >= (1.0 + 2.0 * TEXTURE_EVIDENCE) * noise.variance(background.unwrap_or(0.0)) * gain;
-    let evidence: Vec<bool> = (0..h * w)
-        .map(|i| {
-            if by_brightness {
-                let d = (f64::from(mean[i]) - background.unwrap_or(0.0)).abs();
-                d >= INTENSITY_EVIDENCE * sd_box && d >= RELATIVE_EVIDENCE * typical_contrast
-            } else {
-                let e = f64::from(energy[i]);
-                e / noise_energy(i) - 1.0 >= TEXTURE_EVIDENCE && e >= RELATIVE_EVIDENCE * typical_energy
-            }
+            let typical = if d.len() >= 64 { median(&mut d) } else { 0.0 };
+            (typical >= 2.0 * INTENSITY_EVIDENCE * sd).then(|| {
+                (0..h * w)
+                    .map(|i| {
+                        let d = (f64::from(mean[i]) - b).abs();
+                        d >= INTENSITY_EVIDENCE * sd && d >= RELATIVE_EVIDENCE * typical
+                    })
+                    .collect::<Vec<bool>>()
+            })
         })
-        .collect();
-    if !by_brightness && !by_texture {
+    });
+    // Else fine texture (which straddles an edge).
+    let texture = || {
+        let mean = box_mean_f32(&aif, h, w, EVIDENCE_RADIUS);
+        let fine = gaussian_blur_seq(&aif, h, w, 1.0);
+        let sq: Vec<f32> = aif.iter().zip(&fine).map(|(&a, &b)| (a - b) * (a - b)).collect();
+        let energy = box_mean_f32(&sq, h, w, EVIDENCE_RADIUS);
+        let gain = band_noise_gains()[0];
+        let excess = |i: usize| f64::from(energy[i]) / (noise.variance(f64::from(mean[i])) * gain) - 1.0;
+        let mut e: Vec<f64> = (0..h * w)
+            .filter(|&i| inner[i] && excess(i) >= TEXTURE_EVIDENCE)
+            .map(|i| f64::from(energy[i]))
+            .collect();
+        let typical = if e.len() >= 64 { median(&mut e) } else { 0.0 };
+        let informative = (0..h * w).any(|i| inner[i])
+            && typical >= (1.0 + 2.0 * TEXTURE_EVIDENCE) * noise.variance(background.unwrap_or(0.0)) * gain;
+        informative.then(|| {
+            (0..h * w)
+                .map(|i| excess(i) >= TEXTURE_EVIDENCE && f64::from(energy[i]) >= RELATIVE_EVIDENCE * typical)
+                .collect::<Vec<bool>>()
+        })
+    };
+    // Else the old rule: pull the candidate's edge in by `fallback` px.
+    // Brightness is trusted everywhere (flat patches of the specimen are
+    // holes in it, filled); fine texture only near the candidate's edge.
+    let everywhere = brightness.is_some();
+    let Some(evidence) = brightness.or_else(texture) else {
         return erode_sq(candidate, fallback);
-    }
+    };
     let mut evidence = Array2::from_shape_vec((h, w), evidence).expect("shape");
-    fill_holes(&mut evidence, max_hole);
+    // A dense specimen (most of the candidate's interior shows evidence) is
+    // one body: gaps in its evidence are closed and its holes filled, however
+    // large. A sparse one (separate cells) keeps the background between them.
+    let n_in = inner.iter().filter(|&&v| v).count();
+    let n_ev = inner.iter().zip(evidence.iter()).filter(|(i, e)| **i && **e).count();
+    let dense = everywhere && n_ev as f64 >= DENSE_FRACTION * n_in as f64;
+    if dense {
+        evidence = erode_sq(&dilate(&evidence, DENSE_CLOSE_RADIUS), DENSE_CLOSE_RADIUS);
+        fill_holes(&mut evidence, usize::MAX);
+    } else {
+        fill_holes_within(&mut evidence, max_hole, everywhere.then_some(&interior));
+    }
     Zip::from(candidate)
         .and(&interior)
         .and(&evidence)
-        .map_collect(|&c, &i, &e| c && (i || e))
+        .map_collect(|&c, &i, &e| c && ((i && !everywhere) || e))
 }
 
 /// What the default preset decided before drawing masks: sub-slice depth,
