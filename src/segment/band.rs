@@ -378,9 +378,10 @@ fn blur_growth(
             1.0
         }
     };
-    let mean: Vec<f64> = aif.iter().map(|&v| f64::from(v)).collect();
-    let noise2 = noise.variance(median(&mut mean.clone()));
-    let noise: Vec<f64> = sigmas.iter().map(|&s| noise2 * gain(s)).collect();
+    // The all-in-focus image's own noise, at each sample's brightness.
+    let aif64: Vec<f64> = aif.iter().map(|&v| f64::from(v)).collect();
+    let local = box_mean_sampled(&aif64, h, w, 4, SAMPLE_STEP);
+    let gains: Vec<f64> = sigmas.iter().map(|&s| gain(s)).collect();
     let s2: Vec<f64> = sigmas.iter().map(|s| s * s).collect();
     let samples: Vec<(f64, f64)> = (0..z)
         .into_par_iter()
@@ -401,11 +402,9 @@ fn blur_growth(
                     if !specimen[(y, x)] || !(1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2) {
                         continue;
                     }
-                    let r: Vec<f64> = resid
-                        .iter()
-                        .zip(&noise)
-                        .map(|(r, n)| r[(y / SAMPLE_STEP, x / SAMPLE_STEP)] - n)
-                        .collect();
+                    let (sy, sx) = (y / SAMPLE_STEP, x / SAMPLE_STEP);
+                    let n2 = noise.variance(local[(sy, sx)]);
+                    let r: Vec<f64> = resid.iter().zip(&gains).map(|(r, g)| r[(sy, sx)] - n2 * g).collect();
                     let j = (0..r.len()).fold(0, |b, j| if r[j] < r[b] { j } else { b });
                     if j + 1 == r.len() {
                         continue; // blurred beyond the ladder
@@ -442,6 +441,9 @@ fn fit_growth(samples: Vec<(f64, f64)>) -> Option<f64> {
         let mut d2: Vec<f64> = b.iter().map(|s| s.0).collect();
         let mut r2: Vec<f64> = b.iter().map(|s| s.1).collect();
         let (x, y) = (median(&mut d2), median(&mut r2));
+        if std::env::var("INFOCUS_X_DEBUG").is_ok() {
+            eprintln!("bucket n {} d2 {x:.2} r2 {y:.3} slope {:.3}", b.len(), y / x);
+        }
         let saturated = y > RESOLVED_BLUR.1.powi(2) || (!slopes.is_empty() && y < prev);
         if saturated {
             break;
