@@ -115,6 +115,20 @@ fn diagnose(cases: &[infocus::synth::SuiteCase]) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let cases = if quick { quick_suite() } else { suite() };
+    if std::env::args().any(|a| a == "--time") {
+        // The benchmark's stack (benches/maps.rs): 20 x 256 x 256 u16.
+        let p = infocus::synth::SynthParams { depth: 20, height: 256, width: 256, ..Default::default() };
+        let s = synth(&p, &Progress::none()).expect("synth");
+        let best = (0..7)
+            .map(|_| {
+                let t = Instant::now();
+                segment(s.stack.view(), &SegmentParams::new(Preset::Default), &Progress::none()).expect("segment");
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!("default segment 20x256x256 u16: best of 7 {best:.1} ms ({} threads)", rayon::current_num_threads());
+        return;
+    }
     if std::env::args().any(|a| a == "--diag") {
         diagnose(&cases);
         return;

@@ -383,37 +383,84 @@ fn blur_growth(
     let local = box_mean_sampled(&aif64, h, w, 4, SAMPLE_STEP);
     let gains: Vec<f64> = sigmas.iter().map(|&s| gain(s)).collect();
     let s2: Vec<f64> = sigmas.iter().map(|s| s * s).collect();
+    let (sh, sw) = (h.div_ceil(SAMPLE_STEP), w.div_ceil(SAMPLE_STEP));
+    // The sample points of each slice that blur matching uses.
+    let wanted = |k: usize, y: usize, x: usize| {
+        let delta2 = (k as f64 - f64::from(depth[(y, x)])).powi(2);
+        specimen[(y, x)] && (1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2)
+    };
+    const R: usize = 4;
     let samples: Vec<(f64, f64)> = (0..z)
         .into_par_iter()
         .flat_map_iter(|k| {
-            let img = slice_f32(stack, k);
-            let resid: Vec<Array2<f64>> = blurs
-                .iter()
-                .map(|b| {
-                    let sq: Vec<f64> = b.iter().zip(&img).map(|(&p, &q)| f64::from(p - q).powi(2)).collect();
-                    box_mean_sampled(&sq, h, w, 4, SAMPLE_STEP)
-                })
+            // Rows of samples wanted in this slice, and the image rows they need.
+            let rows_wanted: Vec<bool> = (0..sh)
+                .map(|i| (0..sw).any(|j| wanted(k, i * SAMPLE_STEP, j * SAMPLE_STEP)))
                 .collect();
             let mut out = Vec::new();
-            for y in (0..h).step_by(SAMPLE_STEP) {
-                for x in (0..w).step_by(SAMPLE_STEP) {
-                    let d = f64::from(depth[(y, x)]);
-                    let delta2 = (k as f64 - d).powi(2);
-                    if !specimen[(y, x)] || !(1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2) {
+            if !rows_wanted.iter().any(|&r| r) {
+                return out;
+            }
+            let need_row = |y: usize| {
+                let lo = y.saturating_sub(R).div_ceil(SAMPLE_STEP);
+                let hi = ((y + R) / SAMPLE_STEP).min(sh - 1);
+                (lo..=hi).any(|i| rows_wanted[i] && i * SAMPLE_STEP + R >= y && y + R >= i * SAMPLE_STEP)
+            };
+            let img = slice_f32(stack, k);
+            let nr = blurs.len();
+            // Box sums along each needed row at the sampled columns, per rung:
+            // row_sums[(j * h + y) * sw + c].
+            let mut row_sums = vec![0f64; nr * h * sw];
+            let mut sq = vec![0f32; w];
+            for y in (0..h).filter(|&y| need_row(y)) {
+                let row = &img[y * w..(y + 1) * w];
+                for (j, b) in blurs.iter().enumerate() {
+                    for ((q, &p), &v) in sq.iter_mut().zip(&b[y * w..(y + 1) * w]).zip(row) {
+                        *q = (p - v) * (p - v);
+                    }
+                    let o = &mut row_sums[(j * h + y) * sw..(j * h + y + 1) * sw];
+                    for (c, o) in o.iter_mut().enumerate() {
+                        let x = c * SAMPLE_STEP;
+                        let win = &sq[x.saturating_sub(R)..(x + R + 1).min(w)];
+                        *o = f64::from(win.iter().sum::<f32>());
+                    }
+                }
+            }
+            let mut r = vec![0f64; nr];
+            let mut col = vec![0f64; nr * sw];
+            for i in (0..sh).filter(|&i| rows_wanted[i]) {
+                let y = i * SAMPLE_STEP;
+                let (lo, hi) = (y.saturating_sub(R), (y + R + 1).min(h));
+                // Box sums at this row of samples, every rung.
+                col.iter_mut().for_each(|v| *v = 0.0);
+                for j in 0..nr {
+                    let acc = &mut col[j * sw..(j + 1) * sw];
+                    for yy in lo..hi {
+                        let src = &row_sums[(j * h + yy) * sw..(j * h + yy + 1) * sw];
+                        acc.iter_mut().zip(src).for_each(|(a, &v)| *a += v);
+                    }
+                }
+                for c in 0..sw {
+                    let x = c * SAMPLE_STEP;
+                    if !wanted(k, y, x) {
                         continue;
                     }
-                    let (sy, sx) = (y / SAMPLE_STEP, x / SAMPLE_STEP);
-                    let n2 = noise.variance(local[(sy, sx)]);
-                    let r: Vec<f64> = resid.iter().zip(&gains).map(|(r, g)| r[(sy, sx)] - n2 * g).collect();
-                    let j = (0..r.len()).fold(0, |b, j| if r[j] < r[b] { j } else { b });
-                    if j + 1 == r.len() {
+                    let area = ((hi - lo) * ((x + R + 1).min(w) - x.saturating_sub(R))) as f64;
+                    let n2 = noise.variance(local[(i, c)]);
+                    for (j, rj) in r.iter_mut().enumerate() {
+                        *rj = col[j * sw + c] / area - n2 * gains[j];
+                    }
+                    let jb = (0..nr).fold(0, |b, j| if r[j] < r[b] { j } else { b });
+                    if jb + 1 == nr {
                         continue; // blurred beyond the ladder
                     }
-                    let rel2 = if j == 0 {
+                    let rel2 = if jb == 0 {
                         0.0
                     } else {
-                        parabola_min(&s2[j - 1..=j + 1], &r[j - 1..=j + 1])
+                        parabola_min(&s2[jb - 1..=jb + 1], &r[jb - 1..=jb + 1])
                     };
+                    let d = f64::from(depth[(y, x)]);
+                    let delta2 = (k as f64 - d).powi(2);
                     let db2 = (best(y, x) as f64 - d).powi(2);
                     out.push(((delta2 - db2).max(0.5), rel2));
                 }
@@ -687,7 +734,14 @@ pub fn segment_details(
     p: &BandParams,
     progress: &Progress,
 ) -> Result<(Segmentation, Details)> {
+    let t0 = std::time::Instant::now();
+    let lap = |what: &str| {
+        if std::env::var("INFOCUS_X_TIME").is_ok() {
+            eprintln!("{what:>12}: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
+        }
+    };
     let a = analyse(stack, p, progress)?;
+    lap("analyse");
     let (z, h, w) = stack.dim();
     let reach = box_radius(p, BANDS[BANDS.len() - 1].2) + 2 * BANDS[BANDS.len() - 1].1 as usize;
     let max_hole = (2 * reach).pow(2);
@@ -696,7 +750,9 @@ pub fn segment_details(
     let near = masked_median(a.depth.view(), candidate.view(), p.smoothing);
     let mut specimen = refine_specimen(&stack, &candidate, &near, a.noise, reach, (2 * p.radius + 1).pow(2) * 4, p.radius / 2 + 3);
     remove_small(&mut specimen, (2 * p.radius + 1).pow(2));
+    lap("specimen");
     let depth = masked_median(a.depth.view(), specimen.view(), p.smoothing);
+    lap("median");
     let dof = match p.dof {
         Some(d) => d,
         None => match blur_growth(&stack, &depth, &specimen, a.noise) {
@@ -705,6 +761,7 @@ pub fn segment_details(
         }
         .clamp(0.5, 2.0 * z as f64),
     };
+    lap("dof");
     let mut mask = Array3::<u8>::zeros((z, h, w));
     for (k, mut m) in mask.axis_iter_mut(Axis(0)).enumerate() {
         Zip::from(&mut m)
@@ -716,6 +773,7 @@ pub fn segment_details(
                 }
             });
     }
+    lap("masks");
     let depth_idx = depth.mapv(|d| d.round().clamp(0.0, (z - 1) as f32) as u16);
     Ok((
         Segmentation {
