@@ -47,6 +47,9 @@ const FOCUSED_BLUR: f64 = 0.5;
 const HALO_FRACTION: f32 = 0.15;
 const HALO_RADIUS: usize = 12;
 
+/// The noise model samples every `NOISE_STEP`-th pixel in each direction.
+const NOISE_STEP: usize = 2;
+
 /// Blur matching samples every `SAMPLE_STEP`-th pixel in each direction.
 const SAMPLE_STEP: usize = 3;
 
@@ -156,11 +159,11 @@ fn box_radius(p: &BandParams, rel: f64) -> usize {
 
 /// Samples of (local mean, noise response) of a slice for the noise model:
 /// Immerkaer's operator (divided by its white-noise gain, 6) and the 3 x 3
-/// mean at every other interior pixel in each direction.
+/// mean at every `NOISE_STEP`-th interior pixel in each direction.
 fn noise_samples(img: &[f32], h: usize, w: usize) -> Vec<(f64, f64)> {
     let mut out = Vec::with_capacity((h / 2) * (w / 2));
-    for y in (1..h.saturating_sub(1)).step_by(2) {
-        for x in (1..w.saturating_sub(1)).step_by(2) {
+    for y in (1..h.saturating_sub(1)).step_by(NOISE_STEP) {
+        for x in (1..w.saturating_sub(1)).step_by(NOISE_STEP) {
             let v = |dy: usize, dx: usize| f64::from(img[(y + dy - 1) * w + x + dx - 1]);
             let resp = (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1) - 2.0 * v(1, 2)
                 + v(2, 0)
@@ -209,6 +212,8 @@ fn band_scores(img: &[f32], h: usize, w: usize, p: &BandParams, noise: NoiseMode
         }
     }
     let get = |s: f64| &cache.iter().find(|(c, _)| *c == s).expect("cached").1;
+    // Local brightness, for the noise's variance there.
+    let mean = box_mean_f32(img, h, w, p.radius);
     BANDS
         .iter()
         .zip(gains)
@@ -217,7 +222,6 @@ fn band_scores(img: &[f32], h: usize, w: usize, p: &BandParams, noise: NoiseMode
             let sq: Vec<f32> = a.iter().zip(b).map(|(&a, &b)| (a - b) * (a - b)).collect();
             let r = box_radius(p, rel);
             let energy = box_mean_f32(&sq, h, w, r);
-            let mean = box_mean_f32(img, h, w, r);
             let (na, nb) = ((noise.a * gain) as f32, (noise.b * gain) as f32);
             energy
                 .iter()
