@@ -64,6 +64,7 @@ pub(crate) fn gaussian_blur(src: &[f32], h: usize, w: usize, sigma: f64) -> Vec<
 /// Mean over the (2r+1)^2 box around each pixel, clipped at the borders (the
 /// mean of the pixels that exist), by running sums: along each row, then
 /// down the columns a whole row at a time so memory is read in order.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
     let (h, w) = img.dim();
     let img = img.as_standard_layout();
@@ -105,6 +106,7 @@ pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
 
 /// Immerkaer's noise operator response at every interior pixel, divided by
 /// its white-noise gain (6), so its spread is the noise's.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn noise_response(img: ArrayView2<f64>) -> Array2<f64> {
     let (h, w) = img.dim();
     Array2::from_shape_fn((h, w), |(y, x)| {
@@ -292,18 +294,6 @@ pub(crate) fn remove_small(mask: &mut Array2<bool>, min_area: usize) {
             }
         }
     }
-}
-
-/// Erosion by a (2r+1)^2 square: a pixel stays set only if its whole box is
-/// set (pixels outside the image count as set, so the border is not eaten).
-pub(crate) fn erode(mask: &Array2<bool>, r: usize) -> Array2<bool> {
-    if r == 0 {
-        return mask.clone();
-    }
-    let unset = mask.mapv(|m| if m { 0.0 } else { 1.0 });
-    // A box mean of the unset indicator is 0 exactly when the box is all set.
-    let frac = box_mean(unset.view(), r);
-    Array2::from_shape_fn(mask.dim(), |p| mask[p] && frac[p] == 0.0)
 }
 
 /// Maximum over the (2r+1)^2 box around each pixel (separable).

@@ -240,8 +240,6 @@ struct Analysis {
     depth: Array2<f32>,
     /// Best score of each pixel, H x W.
     peak: Array2<f32>,
-    /// The band each pixel uses.
-    band: Array2<u8>,
     /// Noise variance as a function of brightness.
     noise: NoiseModel,
 }
@@ -315,12 +313,10 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
         });
     let depth = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.1).collect()).expect("shape");
     let peak = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.2).collect()).expect("shape");
-    let band = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.0).collect()).expect("shape");
     Ok(Analysis {
         score,
         depth,
         peak,
-        band,
         noise,
     })
 }
