@@ -92,7 +92,7 @@ fn main() {
         &[
             ("0", with(|p| p.band.smoothing = 0)),
             ("2", with(|p| p.band.smoothing = 2)),
-            ("6 (default)", with(|_| {})),
+            ("8 (default)", with(|_| {})),
             ("16", with(|p| p.band.smoothing = 16)),
         ],
     );

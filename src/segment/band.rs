@@ -14,9 +14,20 @@
 //! 2. **Where is its best focus?** The argmax over slices of that score,
 //!    refined to a sub-slice position by a parabola through the peak, then
 //!    median-smoothed within the specimen (steps in depth survive a median).
-//! 3. **Is it specimen at all?** Only if its best score reaches
+//! 3. **Is it specimen at all?** A candidate only if its best score reaches
 //!    `min_contrast`: empty background is in focus nowhere, however its noise
-//!    fluctuates.
+//!    fluctuates. The band energy is averaged over a box, so the candidate
+//!    spills past the specimen's edge by up to the coarsest band's reach;
+//!    the edge is then found at pixel scale in the all-in-focus image
+//!    (each pixel at the depth of the specimen beside it): a pixel is
+//!    specimen when its brightness differs from the background's (box of
+//!    1 to 3 px, the smallest that resolves the specimen's contrast from the
+//!    noise) by at least half of what the specimen typically shows, else
+//!    (no background level to compare with) when it shows fine texture, else
+//!    the candidate is pulled in by half a box. A dense specimen (most of
+//!    the candidate's interior shows evidence) is one body: gaps closed and
+//!    holes filled; a sparse one (separate cells) keeps the background
+//!    between its parts.
 //! 4. **How deep is the depth of field?** Given in slices, or estimated by
 //!    blur matching: the all-in-focus image, blurred by a Gaussian of width
 //!    `s`, is compared with each defocused slice; the best `s` at `D` slices
@@ -100,7 +111,7 @@ impl Default for BandParams {
             dof: None,
             min_contrast: 2.0,
             radius: 3,
-            smoothing: 6,
+            smoothing: 8,
         }
     }
 }
@@ -488,9 +499,6 @@ fn fit_growth(samples: Vec<(f64, f64)>) -> Option<f64> {
         let mut d2: Vec<f64> = b.iter().map(|s| s.0).collect();
         let mut r2: Vec<f64> = b.iter().map(|s| s.1).collect();
         let (x, y) = (median(&mut d2), median(&mut r2));
-        if std::env::var("INFOCUS_X_DEBUG").is_ok() {
-            eprintln!("bucket n {} d2 {x:.2} r2 {y:.3} slope {:.3}", b.len(), y / x);
-        }
         let saturated = y > RESOLVED_BLUR.1.powi(2) || (!slopes.is_empty() && y < prev);
         if saturated {
             break;
@@ -734,14 +742,7 @@ pub fn segment_details(
     p: &BandParams,
     progress: &Progress,
 ) -> Result<(Segmentation, Details)> {
-    let t0 = std::time::Instant::now();
-    let lap = |what: &str| {
-        if std::env::var("INFOCUS_X_TIME").is_ok() {
-            eprintln!("{what:>12}: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
-        }
-    };
     let a = analyse(stack, p, progress)?;
-    lap("analyse");
     let (z, h, w) = stack.dim();
     let reach = box_radius(p, BANDS[BANDS.len() - 1].2) + 2 * BANDS[BANDS.len() - 1].1 as usize;
     let max_hole = (2 * reach).pow(2);
@@ -750,9 +751,7 @@ pub fn segment_details(
     let near = masked_median(a.depth.view(), candidate.view(), p.smoothing);
     let mut specimen = refine_specimen(&stack, &candidate, &near, a.noise, reach, (2 * p.radius + 1).pow(2) * 4, p.radius / 2 + 3);
     remove_small(&mut specimen, (2 * p.radius + 1).pow(2));
-    lap("specimen");
     let depth = masked_median(a.depth.view(), specimen.view(), p.smoothing);
-    lap("median");
     let dof = match p.dof {
         Some(d) => d,
         None => match blur_growth(&stack, &depth, &specimen, a.noise) {
@@ -761,7 +760,6 @@ pub fn segment_details(
         }
         .clamp(0.5, 2.0 * z as f64),
     };
-    lap("dof");
     let mut mask = Array3::<u8>::zeros((z, h, w));
     for (k, mut m) in mask.axis_iter_mut(Axis(0)).enumerate() {
         Zip::from(&mut m)
@@ -773,7 +771,6 @@ pub fn segment_details(
                 }
             });
     }
-    lap("masks");
     let depth_idx = depth.mapv(|d| d.round().clamp(0.0, (z - 1) as f32) as u16);
     Ok((
         Segmentation {
