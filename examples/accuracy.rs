@@ -64,7 +64,7 @@ mod unet_rows {
             .map(|(s, m)| Labelled { image: s.stack.view(), mask: m.view(), slices: None, source: "weak labels, default preset".into() })
             .collect();
         let model = Model::new(UnetConfig::default(), DeviceSpec::Cpu, 0).expect("model");
-        let params = TrainParams { epochs: 30, batch: 8, patch: 64, patience: 8, ..TrainParams::default() };
+        let params = TrainParams { epochs: 40, batch: 8, patch: 64, patience: 12, ..TrainParams::default() };
         let weak = train(&model, &data, &params, &Progress::none(), &mut |e| {
             eprintln!("unet epoch {}/{} loss {:.4} val IoU {:.3}", e.epoch, e.epochs, e.loss, e.val_iou)
         })
