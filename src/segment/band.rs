@@ -613,14 +613,17 @@ fn fill_holes_within(mask: &mut Array2<bool>, max_area: usize, within: Option<&A
     }
 }
 
-/// The specimen's edge, found at pixel scale. Band energy averaged over a
-/// box spreads a sharp edge's energy onto the background beside it, as far
-/// as the coarsest band reaches (`reach` px). So near the edge of the
-/// candidate region a pixel must show its own evidence in the all-in-focus
-/// image (made at the depth of the specimen beside it): fine texture, or a
-/// brightness that differs from the background's, each both significant
-/// against the noise and a fair fraction of what the specimen's interior
-/// shows. Gaps of up to `CLOSE_RADIUS` px in the evidence are closed.
+/// The specimen, found at pixel scale. Band energy averaged over a box
+/// spreads a sharp edge's energy onto the background beside it, as far as
+/// the coarsest band reaches (`reach` px), and fills the gaps between the
+/// cells of a sparse specimen. So a pixel of the candidate must show its own
+/// evidence in the all-in-focus image (made at the depth of the specimen
+/// beside it): a brightness that differs from the background's (trusted
+/// everywhere), else fine texture (trusted only within `reach` of the
+/// candidate's edge, since it straddles an edge), each both significant
+/// against the noise and at least half of what the specimen's interior
+/// typically shows. Without either, the candidate is pulled in by
+/// `fallback` px. Holes under `max_hole` px are filled.
 fn refine_specimen(
     stack: &StackView,
     candidate: &Array2<bool>,
