@@ -80,6 +80,10 @@ const TEXTURE_EVIDENCE: f64 = 2.0;
 const INTENSITY_EVIDENCE: f64 = 4.0;
 /// ... and at least this fraction of the median over the specimen's interior.
 const RELATIVE_EVIDENCE: f64 = 0.5;
+/// Radius of the median that smooths the depth at which the all-in-focus
+/// image for the specimen evidence is taken, px.
+const NEAR_RADIUS: usize = 3;
+
 /// A specimen whose interior shows evidence at this fraction of its pixels
 /// is dense (one body): gaps in the evidence up to twice this radius (px)
 /// are closed, and its holes filled.
@@ -751,7 +755,7 @@ pub fn segment_details(
     let max_hole = (2 * reach).pow(2);
     let mut candidate = specimen_mask(&a, p);
     fill_holes(&mut candidate, max_hole);
-    let near = masked_median(a.depth.view(), candidate.view(), p.smoothing);
+    let near = masked_median(a.depth.view(), candidate.view(), p.smoothing.min(NEAR_RADIUS));
     let mut specimen = refine_specimen(&stack, &candidate, &near, a.noise, reach, (2 * p.radius + 1).pow(2) * 4, p.radius / 2 + 3);
     remove_small(&mut specimen, (2 * p.radius + 1).pow(2));
     let depth = masked_median(a.depth.view(), specimen.view(), p.smoothing);
