@@ -241,6 +241,23 @@ mod tests {
     }
 
     #[test]
+    fn box_mean_f32_and_blur_seq_match_their_references() {
+        let (h, w) = (13, 17);
+        let img = Array2::from_shape_fn((h, w), |(y, x)| ((y * 31 + x * 17) % 23) as f64);
+        let flat: Vec<f32> = img.iter().map(|&v| v as f32).collect();
+        for r in [0, 1, 3, 9, 40] {
+            let slow = box_mean(img.view(), r);
+            let fast = box_mean_f32(&flat, h, w, r);
+            for (a, b) in slow.iter().zip(&fast) {
+                assert!((a - f64::from(*b)).abs() < 1e-4, "r {r}: {a} vs {b}");
+            }
+        }
+        for sigma in [0.7, 2.0, 6.0] {
+            assert_eq!(gaussian_blur(&flat, h, w, sigma), gaussian_blur_seq(&flat, h, w, sigma));
+        }
+    }
+
+    #[test]
     fn noise_model_recovers_white_noise() {
         let mut state = 12345u64;
         let mut next = || {
