@@ -16,6 +16,77 @@ use std::time::Instant;
 
 const PRESETS: [Preset; 2] = [Preset::Default, Preset::Paper];
 
+/// The U-Net rows (built with `--features torch`): a small model trained on
+/// default-preset weak labels of training stacks that are not in the suite
+/// (other seeds), and the same model fine-tuned on the exact truth of two of
+/// them.
+#[cfg(feature = "torch")]
+mod unet_rows {
+    use infocus::segment::{segment, SegmentParams, Preset};
+    use infocus::synth::{synth, Synth, SynthParams, Surface, Texture};
+    use infocus::unet::{finetune, train, DeviceSpec, Labelled, Model, PredictParams, TrainParams, UnetConfig};
+    use infocus::{PixelType, Progress};
+    use ndarray::Array3;
+
+    fn training_stacks() -> Vec<Synth> {
+        let mut out = Vec::new();
+        for (i, t) in Texture::ALL.iter().enumerate() {
+            let p = SynthParams {
+                depth: 12,
+                height: 128,
+                width: 128,
+                texture: *t,
+                surface: Surface::ALL[(i + 1) % 4],
+                photons: [300.0, 2000.0, 300.0, 2000.0][i],
+                dof: [2.0, 3.0, 2.0, 4.0][i],
+                background: i % 2 == 0,
+                pixel_type: PixelType::U16,
+                seed: 900 + i as u64,
+                ..SynthParams::default()
+            };
+            out.push(synth(&p, &Progress::none()).expect("synth"));
+        }
+        out
+    }
+
+    /// (weak-label model, fine-tuned model, training seconds).
+    pub fn models() -> (Model, Model, f64) {
+        let t0 = std::time::Instant::now();
+        let _ = infocus::unet::set_threads(rayon::current_num_threads());
+        let stacks = training_stacks();
+        let labels: Vec<Array3<u8>> = stacks
+            .iter()
+            .map(|s| segment(s.stack.view(), &SegmentParams::new(Preset::Default), &Progress::none()).expect("labels").mask)
+            .collect();
+        let data: Vec<Labelled> = stacks
+            .iter()
+            .zip(&labels)
+            .map(|(s, m)| Labelled { image: s.stack.view(), mask: m.view(), slices: None, source: "weak labels, default preset".into() })
+            .collect();
+        let model = Model::new(UnetConfig::default(), DeviceSpec::Cpu, 0).expect("model");
+        let params = TrainParams { epochs: 40, batch: 8, patch: 64, patience: 12, ..TrainParams::default() };
+        let weak = train(&model, &data, &params, &Progress::none(), &mut |e| {
+            eprintln!("unet epoch {}/{} loss {:.4} val IoU {:.3}", e.epoch, e.epochs, e.loss, e.val_iou)
+        })
+        .expect("train")
+        .model;
+        // Fine-tuning on the exact truth of two training stacks.
+        let images: Vec<_> = stacks[..2].iter().map(|s| s.stack.view()).collect();
+        let masks: Vec<_> = stacks[..2].iter().map(|s| s.truth.view()).collect();
+        let ft = TrainParams { epochs: 15, patch: 64, ..TrainParams::finetuning() };
+        let tuned = finetune(&weak, &images, &masks, None, &ft, &Progress::none(), &mut |e| {
+            eprintln!("fine-tune epoch {}/{} val IoU {:.3}", e.epoch, e.epochs, e.val_iou)
+        })
+        .expect("finetune")
+        .model;
+        (weak, tuned, t0.elapsed().as_secs_f64())
+    }
+
+    pub fn predict(model: &Model, stack: infocus::StackView) -> Array3<u8> {
+        model.predict(stack, &PredictParams::default(), &Progress::none()).expect("predict").mask
+    }
+}
+
 /// Stacks `images` vertically on a white background, left-aligned.
 fn stack_vertically(images: &[Array3<u8>]) -> Array3<u8> {
     let w = images.iter().map(|i| i.dim().1).max().unwrap_or(1);
@@ -51,41 +122,146 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// `--diag`: the default preset only, with where its errors come from
+/// (specimen, depth, depth of field), printed; nothing written.
+fn diagnose(cases: &[infocus::synth::SuiteCase]) {
+    let filter = std::env::var("INFOCUS_CASES").ok();
+    let mut ious = Vec::new();
+    for c in cases {
+        if let Some(f) = &filter {
+            if !f.split(',').any(|p| c.name.contains(p)) {
+                continue;
+            }
+        }
+        let s = synth(&c.params, &Progress::none()).expect("synth");
+        let t0 = Instant::now();
+        let (seg, det) = infocus::segment::segment_details(s.stack.view(), &params(Preset::Default).band, &Progress::none()).expect("segment");
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let e = evaluate(seg.mask.view(), s.truth.view()).expect("eval").stack;
+        let (z, h, w) = seg.mask.dim();
+        let pred_spec = det.specimen.clone();
+        let true_spec = s.specimen.mapv(|v| v > 0);
+        let (mut i2, mut u2, mut derr, mut nd) = (0usize, 0usize, 0.0, 0usize);
+        for ((y, x), &p) in pred_spec.indexed_iter() {
+            let t = true_spec[(y, x)];
+            i2 += usize::from(p && t);
+            u2 += usize::from(p || t);
+            if p && t {
+                derr += (f64::from(det.depth[(y, x)]) - f64::from(s.depth[(y, x)])).abs();
+                nd += 1;
+            }
+        }
+        let spec_iou = i2 as f64 / u2.max(1) as f64;
+        if std::env::var("INFOCUS_DUMP").is_ok() {
+            let img = ndarray::Array3::from_shape_fn((h, w, 3), |(y, x, c)| {
+                let (p, t) = (pred_spec[(y, x)], true_spec[(y, x)]);
+                let v = match (p, t) { (true, true) => [0, 200, 0], (true, false) => [220, 0, 0], (false, true) => [0, 0, 255], _ => [0, 0, 0] };
+                v[c]
+            });
+            write_png_rgb(Path::new(&format!("/tmp/spec-{}.png", c.name)), &img).expect("png");
+        }
+        let dof = seg.dof.unwrap_or(c.params.dof);
+        // IoU with one part replaced by the truth.
+        let mk = |spec: &ndarray::Array2<bool>, depth: &dyn Fn(usize, usize) -> f64, d: f64| {
+            let m = Array3::from_shape_fn((z, h, w), |(k, y, x)| {
+                if spec[(y, x)] && (k as f64 - depth(y, x)).abs() <= d / 2.0 { 255u8 } else { 0 }
+            });
+            evaluate(m.view(), s.truth.view()).expect("eval").stack.iou
+        };
+        let pd = |y: usize, x: usize| f64::from(det.depth[(y, x)]);
+        let td = |y: usize, x: usize| f64::from(s.depth[(y, x)]);
+        let with_true_spec = mk(&true_spec, &pd, dof);
+        let with_true_dof = mk(&pred_spec, &pd, c.params.dof);
+        let with_true_depth = mk(&pred_spec, &td, dof);
+        ious.push(e.iou);
+        println!(
+            "{:>42} IoU {:.3} P {:.2} R {:.2} | spec IoU {:.3} depth MAE {:.2} dof {:.2}/{} | IoU w/ true spec {:.3} dof {:.3} depth {:.3} | {ms:.0} ms",
+            c.name, e.iou, e.precision, e.recall, spec_iou, derr / nd.max(1) as f64, dof, c.params.dof, with_true_spec, with_true_dof, with_true_depth
+        );
+    }
+    let min = ious.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("mean IoU {:.4} min {:.3} below 0.5: {}", mean(&ious), min, ious.iter().filter(|&&v| v < 0.5).count());
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let cases = if quick { quick_suite() } else { suite() };
+    if std::env::args().any(|a| a == "--time") {
+        // The benchmark's stack (benches/maps.rs): 20 x 256 x 256 u16.
+        let p = infocus::synth::SynthParams { depth: 20, height: 256, width: 256, ..Default::default() };
+        let s = synth(&p, &Progress::none()).expect("synth");
+        let best = (0..7)
+            .map(|_| {
+                let t = Instant::now();
+                segment(s.stack.view(), &SegmentParams::new(Preset::Default), &Progress::none()).expect("segment");
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!("default segment 20x256x256 u16: best of 7 {best:.1} ms ({} threads)", rayon::current_num_threads());
+        return;
+    }
+    if std::env::args().any(|a| a == "--diag") {
+        diagnose(&cases);
+        return;
+    }
+    // Every method: a name and a function from a stack to (masks, depth of field used).
+    type Run<'a> = Box<dyn Fn(infocus::StackView) -> (Array3<u8>, Option<f64>) + 'a>;
+    #[allow(unused_mut)]
+    let mut methods: Vec<(String, Run)> = PRESETS
+        .iter()
+        .map(|&p| {
+            let run: Run = Box::new(move |s| {
+                let seg = segment(s, &params(p), &Progress::none()).expect("segment");
+                (seg.mask, seg.dof)
+            });
+            (p.name().to_string(), run)
+        })
+        .collect();
+    #[cfg(feature = "torch")]
+    let (weak, tuned, train_s) = unet_rows::models();
+    #[cfg(feature = "torch")]
+    {
+        eprintln!("U-Net trained and fine-tuned in {train_s:.0} s");
+        methods.push(("unet".into(), Box::new(move |s| (unet_rows::predict(&weak, s), None))));
+        methods.push(("unet-finetuned".into(), Box::new(move |s| (unet_rows::predict(&tuned, s), None))));
+    }
+    let names: Vec<String> = methods.iter().map(|m| m.0.clone()).collect();
+    let n_methods = methods.len();
     let mut md = String::new();
-    let _ = writeln!(md, "# Accuracy\n\nMeasured by `cargo run --release --example accuracy` on this machine ({} threads).", rayon::current_num_threads());
-    let _ = writeln!(md, "Synthetic stacks have exact truth (`src/synth`); IoU, Dice, precision and recall are over the whole stack.\n");
-    let _ = writeln!(md, "| stack | preset | IoU | Dice | precision | recall | dof used | time ms |\n|---|---|---|---|---|---|---|---|");
-    let mut ious: Vec<Vec<f64>> = vec![Vec::new(); PRESETS.len()];
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); PRESETS.len()];
-    let mut pictures: Vec<Vec<Array3<u8>>> = vec![Vec::new(); PRESETS.len()];
+    let _ = writeln!(md, "# Accuracy\n\nMeasured by `cargo run --release --example accuracy{}` on this machine ({} threads).", if cfg!(feature = "torch") { " --features torch" } else { "" }, rayon::current_num_threads());
+    let _ = writeln!(md, "Synthetic stacks have exact truth (`src/synth`); IoU, Dice, precision and recall are over the whole stack.");
+    if cfg!(feature = "torch") {
+        let _ = writeln!(md, "`unet`: a U-Net (depth 3, 8 base channels) trained on the default preset's masks of 4 training stacks that are not in the suite (other seeds); `unet-finetuned`: that model fine-tuned on the exact truth of 2 of those training stacks.");
+    }
+    let _ = writeln!(md, "\n| stack | method | IoU | Dice | precision | recall | dof used | time ms |\n|---|---|---|---|---|---|---|---|");
+    let mut ious: Vec<Vec<f64>> = vec![Vec::new(); n_methods];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); n_methods];
+    let mut pictures: Vec<Vec<Array3<u8>>> = vec![Vec::new(); n_methods];
     for (n, c) in cases.iter().enumerate() {
         let s = synth(&c.params, &Progress::none()).expect("synth");
-        for (i, &preset) in PRESETS.iter().enumerate() {
+        for (i, (name, run)) in methods.iter().enumerate() {
             let t0 = Instant::now();
-            let seg = segment(s.stack.view(), &params(preset), &Progress::none()).expect("segment");
+            let (mask, dof) = run(s.stack.view());
             let ms = t0.elapsed().as_secs_f64() * 1e3;
-            let e: Scores = evaluate(seg.mask.view(), s.truth.view()).expect("eval").stack;
+            let e: Scores = evaluate(mask.view(), s.truth.view()).expect("eval").stack;
             ious[i].push(e.iou);
             times[i].push(ms);
-            let dof = seg.dof.map(|d| format!("{d:.2} (true {})", c.params.dof)).unwrap_or_else(|| "-".into());
-            let _ = writeln!(md, "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {dof} | {ms:.0} |", c.name, preset.name(), e.iou, e.dice, e.precision, e.recall);
-            eprintln!("{:>44} {:>8} IoU {:.3} ({ms:.0} ms)", c.name, preset.name(), e.iou);
+            let dof = dof.map(|d| format!("{d:.2} (true {})", c.params.dof)).unwrap_or_else(|| "-".into());
+            let _ = writeln!(md, "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {dof} | {ms:.0} |", c.name, name, e.iou, e.dice, e.precision, e.recall);
+            eprintln!("{:>44} {:>14} IoU {:.3} ({ms:.0} ms)", c.name, name, e.iou);
             if n < 6 && c.params.height <= 256 {
-                let cols = [Column { mask: None }, Column { mask: Some(seg.mask.view()) }];
+                let cols = [Column { mask: None }, Column { mask: Some(mask.view()) }];
                 pictures[i].push(montage(s.stack.view(), &pick_slices(c.params.depth, 3), Some(s.truth.view()), &cols));
             }
         }
     }
-    let _ = writeln!(md, "\n## Means over {} stacks\n\n| preset | mean IoU | min IoU | stacks below 0.5 | mean time ms |\n|---|---|---|---|---|", cases.len());
-    for (i, p) in PRESETS.iter().enumerate() {
-        let min = ious[i].iter().copied().fold(f64::INFINITY, f64::min);
+    let _ = writeln!(md, "\n## Means over {} stacks\n\n| method | mean IoU | min IoU | worst stack | stacks below 0.5 | mean time ms |\n|---|---|---|---|---|---|", cases.len());
+    for (i, name) in names.iter().enumerate() {
+        let worst = (0..ious[i].len()).fold(0, |b, k| if ious[i][k] < ious[i][b] { k } else { b });
         let below = ious[i].iter().filter(|&&v| v < 0.5).count();
-        let _ = writeln!(md, "| {} | {:.3} | {:.3} | {below} | {:.0} |", p.name(), mean(&ious[i]), min, mean(&times[i]));
+        let _ = writeln!(md, "| {name} | {:.3} | {:.3} | {} | {below} | {:.0} |", mean(&ious[i]), ious[i][worst], cases[worst].name, mean(&times[i]));
     }
-    let _ = writeln!(md, "\n## Real stacks\n\n| stack | preset | slice with most in-focus pixels | expert best focus | IoU vs published mask |\n|---|---|---|---|---|");
+    let _ = writeln!(md, "\n## Real stacks\n\n| stack | method | slice with most in-focus pixels | expert best focus | IoU vs published mask |\n|---|---|---|---|---|");
     let real: [(&str, Option<usize>, Option<&str>); 4] = [
         ("tests/data/real/zebrafish_slice/image.npy", None, Some("tests/data/real/zebrafish_slice/mask.npy")),
         ("tests/data/real/bf_autofocus/stack.tif", None, None),
@@ -97,33 +273,37 @@ fn main() {
             let _ = writeln!(md, "| {path} | - | not found here | - | - |");
             continue;
         };
-        for preset in PRESETS {
-            let seg = segment(stack.view(), &SegmentParams::new(preset), &Progress::none()).expect("segment");
-            let counts: Vec<usize> = seg.mask.axis_iter(Axis(0)).map(|m| m.iter().filter(|&&v| v > 0).count()).collect();
+        for (name, run) in &methods {
+            let (m, _) = run(stack.view());
+            let counts: Vec<usize> = m.axis_iter(Axis(0)).map(|m| m.iter().filter(|&&v| v > 0).count()).collect();
             let best = (0..counts.len()).fold(0, |b, k| if counts[k] > counts[b] { k } else { b });
-            let iou = mask.map(|m| {
-                let (truth, _) = read_stack(Path::new(m)).expect("mask");
+            let iou = mask.map(|mp| {
+                let (truth, _) = read_stack(Path::new(mp)).expect("mask");
                 let t = match truth {
                     Stack::U8(a) => a.mapv(|v| u8::from(v > 0) * 255),
                     _ => panic!("mask is not u8"),
                 };
-                format!("{:.3}", evaluate(seg.mask.view(), t.view()).expect("eval").stack.iou)
+                format!("{:.3}", evaluate(m.view(), t.view()).expect("eval").stack.iou)
             });
-            let _ = writeln!(md, "| {path} | {} | {best} | {} | {} |", preset.name(), expert.map_or("-".into(), |e| e.to_string()), iou.unwrap_or_else(|| "-".into()));
+            let _ = writeln!(md, "| {path} | {name} | {best} | {} | {} |", expert.map_or("-".into(), |e| e.to_string()), iou.unwrap_or_else(|| "-".into()));
         }
     }
     let dir = Path::new("docs/accuracy");
     std::fs::create_dir_all(dir).expect("mkdir");
     let _ = writeln!(md, "\n## Pictures\n\nRows: three slices of each of the first stacks; columns: image | truth | prediction (green: found and in focus, red: found but not in focus, blue: missed).\n");
-    for (i, p) in PRESETS.iter().enumerate() {
-        let file = dir.join(format!("{}.png", p.name()));
+    for (i, name) in names.iter().enumerate() {
+        let file = dir.join(format!("{name}.png"));
         write_png_rgb(&file, &stack_vertically(&pictures[i])).expect("png");
-        let _ = writeln!(md, "- {}: `{}`", p.name(), file.display());
+        let _ = writeln!(md, "- {name}: `{}`", file.display());
     }
+    md.push_str(NOTES);
     let out = if quick { "ACCURACY-quick.md" } else { "ACCURACY.md" };
     std::fs::write(out, md).expect("write");
-    for (i, p) in PRESETS.iter().enumerate() {
-        println!("{}: mean IoU {:.3}", p.name(), mean(&ious[i]));
+    for (i, name) in names.iter().enumerate() {
+        println!("{name}: mean IoU {:.3}", mean(&ious[i]));
     }
     println!("wrote {out} and {}", dir.display());
 }
+
+/// What was tried for the default preset, kept with the figures.
+const NOTES: &str = include_str!("accuracy_notes.md");

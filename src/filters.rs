@@ -64,6 +64,7 @@ pub(crate) fn gaussian_blur(src: &[f32], h: usize, w: usize, sigma: f64) -> Vec<
 /// Mean over the (2r+1)^2 box around each pixel, clipped at the borders (the
 /// mean of the pixels that exist), by running sums: along each row, then
 /// down the columns a whole row at a time so memory is read in order.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
     let (h, w) = img.dim();
     let img = img.as_standard_layout();
@@ -105,6 +106,7 @@ pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
 
 /// Immerkaer's noise operator response at every interior pixel, divided by
 /// its white-noise gain (6), so its spread is the noise's.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn noise_response(img: ArrayView2<f64>) -> Array2<f64> {
     let (h, w) = img.dim();
     Array2::from_shape_fn((h, w), |(y, x)| {
@@ -188,21 +190,34 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 /// set: depth is smoothed within the specimen without bleeding across its edge.
 pub(crate) fn masked_median(img: ArrayView2<f32>, keep: ArrayView2<bool>, r: usize) -> Array2<f32> {
     let (h, w) = img.dim();
-    let mut buf = Vec::with_capacity((2 * r + 1).pow(2));
-    Array2::from_shape_fn((h, w), |(y, x)| {
-        if !keep[(y, x)] || r == 0 {
-            return img[(y, x)];
-        }
-        buf.clear();
-        for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
-            for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
-                if keep[(yy, xx)] {
-                    buf.push(f64::from(img[(yy, xx)]));
+    let mut out = img.to_owned();
+    if r == 0 {
+        return out;
+    }
+    // Rows in parallel: each value is computed the same way on any thread.
+    out.axis_iter_mut(ndarray::Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(y, mut row)| {
+            let mut buf: Vec<f32> = Vec::with_capacity((2 * r + 1).pow(2));
+            for x in 0..w {
+                if !keep[(y, x)] {
+                    continue;
                 }
+                buf.clear();
+                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                    for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                        if keep[(yy, xx)] {
+                            buf.push(img[(yy, xx)]);
+                        }
+                    }
+                }
+                let mid = buf.len() / 2;
+                let (_, m, _) = buf.select_nth_unstable_by(mid, f32::total_cmp);
+                row[x] = *m;
             }
-        }
-        median(&mut buf) as f32
-    })
+        });
+    out
 }
 
 #[cfg(test)]
@@ -222,6 +237,23 @@ mod tests {
                 }
             }
             assert!((v - s / n).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn box_mean_f32_and_blur_seq_match_their_references() {
+        let (h, w) = (13, 17);
+        let img = Array2::from_shape_fn((h, w), |(y, x)| ((y * 31 + x * 17) % 23) as f64);
+        let flat: Vec<f32> = img.iter().map(|&v| v as f32).collect();
+        for r in [0, 1, 3, 9, 40] {
+            let slow = box_mean(img.view(), r);
+            let fast = box_mean_f32(&flat, h, w, r);
+            for (a, b) in slow.iter().zip(&fast) {
+                assert!((a - f64::from(*b)).abs() < 1e-4, "r {r}: {a} vs {b}");
+            }
+        }
+        for sigma in [0.7, 2.0, 6.0] {
+            assert_eq!(gaussian_blur(&flat, h, w, sigma), gaussian_blur_seq(&flat, h, w, sigma));
         }
     }
 
@@ -281,18 +313,6 @@ pub(crate) fn remove_small(mask: &mut Array2<bool>, min_area: usize) {
     }
 }
 
-/// Erosion by a (2r+1)^2 square: a pixel stays set only if its whole box is
-/// set (pixels outside the image count as set, so the border is not eaten).
-pub(crate) fn erode(mask: &Array2<bool>, r: usize) -> Array2<bool> {
-    if r == 0 {
-        return mask.clone();
-    }
-    let unset = mask.mapv(|m| if m { 0.0 } else { 1.0 });
-    // A box mean of the unset indicator is 0 exactly when the box is all set.
-    let frac = box_mean(unset.view(), r);
-    Array2::from_shape_fn(mask.dim(), |p| mask[p] && frac[p] == 0.0)
-}
-
 /// Maximum over the (2r+1)^2 box around each pixel (separable).
 pub(crate) fn box_max(img: &Array2<f32>, r: usize) -> Array2<f32> {
     let (h, w) = img.dim();
@@ -332,4 +352,80 @@ pub(crate) fn box_mean_sampled(img: &[f64], h: usize, w: usize, r: usize, step: 
         let sum: f64 = (lo..hi).map(|yy| rows[yy * sw + j]).sum();
         sum / ((hi - lo) as f64 * col_count[j])
     })
+}
+
+/// [`box_mean`] of a row-major f32 image, f32 out (sums kept in f64 so the
+/// running sums do not drift). Same values as `box_mean` up to f32 rounding.
+pub(crate) fn box_mean_f32(src: &[f32], h: usize, w: usize, r: usize) -> Vec<f32> {
+    assert_eq!(src.len(), h * w);
+    let mut rows = vec![0.0f64; h * w];
+    for (row_in, row_out) in src.chunks_exact(w.max(1)).zip(rows.chunks_exact_mut(w.max(1))) {
+        // Sliding window sum along the row.
+        let mut s = 0.0f64;
+        for &v in &row_in[..r.min(w)] {
+            s += f64::from(v);
+        }
+        for x in 0..w {
+            if x + r < w {
+                s += f64::from(row_in[x + r]);
+            }
+            if x > r {
+                s -= f64::from(row_in[x - r - 1]);
+            }
+            row_out[x] = s;
+        }
+    }
+    let inv_cols: Vec<f64> = (0..w)
+        .map(|x| 1.0 / ((x + r + 1).min(w) - x.saturating_sub(r)) as f64)
+        .collect();
+    let mut acc = vec![0.0f64; w];
+    for row in rows.chunks_exact(w.max(1)).take(r.min(h)) {
+        acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+    }
+    let mut out = vec![0f32; h * w];
+    for (y, o) in out.chunks_exact_mut(w.max(1)).enumerate() {
+        if y + r < h {
+            let add = &rows[(y + r) * w..(y + r + 1) * w];
+            acc.iter_mut().zip(add).for_each(|(a, &v)| *a += v);
+        }
+        if y > r {
+            let sub = &rows[(y - r - 1) * w..(y - r) * w];
+            acc.iter_mut().zip(sub).for_each(|(a, &v)| *a -= v);
+        }
+        let inv_rows = 1.0 / ((y + r + 1).min(h) - y.saturating_sub(r)) as f64;
+        for ((o, &a), &c) in o.iter_mut().zip(&acc).zip(&inv_cols) {
+            *o = (a * (inv_rows * c)) as f32;
+        }
+    }
+    out
+}
+
+/// [`gaussian_blur`] on the calling thread (for work already split by slice):
+/// the same operations in the same order, so the same values.
+pub(crate) fn gaussian_blur_seq(src: &[f32], h: usize, w: usize, sigma: f64) -> Vec<f32> {
+    assert_eq!(src.len(), h * w);
+    let k = kernel(sigma);
+    let r = k.len() / 2;
+    let mut tmp = vec![0f32; h * w];
+    let mut padded = vec![0f32; w + 2 * r];
+    for (out, row) in tmp.chunks_exact_mut(w.max(1)).zip(src.chunks_exact(w.max(1))) {
+        for (i, p) in padded.iter_mut().enumerate() {
+            *p = row[reflect(i as isize - r as isize, w)];
+        }
+        for (j, &kj) in k.iter().enumerate() {
+            for (o, &p) in out.iter_mut().zip(&padded[j..j + w]) {
+                *o += kj * p;
+            }
+        }
+    }
+    let mut dst = vec![0f32; h * w];
+    for (y, out) in dst.chunks_exact_mut(w.max(1)).enumerate() {
+        for (j, &kj) in k.iter().enumerate() {
+            let yy = reflect(y as isize + j as isize - r as isize, h);
+            for (o, &p) in out.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
+                *o += kj * p;
+            }
+        }
+    }
+    dst
 }

@@ -14,9 +14,20 @@
 //! 2. **Where is its best focus?** The argmax over slices of that score,
 //!    refined to a sub-slice position by a parabola through the peak, then
 //!    median-smoothed within the specimen (steps in depth survive a median).
-//! 3. **Is it specimen at all?** Only if its best score reaches
+//! 3. **Is it specimen at all?** A candidate only if its best score reaches
 //!    `min_contrast`: empty background is in focus nowhere, however its noise
-//!    fluctuates.
+//!    fluctuates. The band energy is averaged over a box, so the candidate
+//!    spills past the specimen's edge by up to the coarsest band's reach;
+//!    the edge is then found at pixel scale in the all-in-focus image
+//!    (each pixel at the depth of the specimen beside it): a pixel is
+//!    specimen when its brightness differs from the background's (box of
+//!    1 to 3 px, the smallest that resolves the specimen's contrast from the
+//!    noise) by at least half of what the specimen typically shows, else
+//!    (no background level to compare with) when it shows fine texture, else
+//!    the candidate is pulled in by half a box. A dense specimen (most of
+//!    the candidate's interior shows evidence) is one body: gaps closed and
+//!    holes filled; a sparse one (separate cells) keeps the background
+//!    between its parts.
 //! 4. **How deep is the depth of field?** Given in slices, or estimated by
 //!    blur matching: the all-in-focus image, blurred by a Gaussian of width
 //!    `s`, is compared with each defocused slice; the best `s` at `D` slices
@@ -30,7 +41,7 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_max, box_mean, box_mean_sampled, erode, gaussian_blur, kernel, masked_median, median, noise_response,
+    NoiseModel, box_max, box_mean_f32, box_mean_sampled, gaussian_blur_seq, kernel, masked_median, median,
     remove_small,
 };
 use crate::progress::{Counter, Progress};
@@ -47,6 +58,9 @@ const FOCUSED_BLUR: f64 = 0.5;
 const HALO_FRACTION: f32 = 0.15;
 const HALO_RADIUS: usize = 12;
 
+/// The noise model samples every `NOISE_STEP`-th pixel in each direction.
+const NOISE_STEP: usize = 2;
+
 /// Blur matching samples every `SAMPLE_STEP`-th pixel in each direction.
 const SAMPLE_STEP: usize = 3;
 
@@ -57,8 +71,24 @@ const MAX_DEFOCUS: f64 = 16.0;
 /// above, the texture is gone.
 const RESOLVED_BLUR: (f64, f64) = (0.4, 4.0);
 
-/// Erosion beyond half the averaging box, px.
-const ERODE_EXTRA: usize = 3;
+/// Pixel-scale evidence of specimen in the all-in-focus image: box radius,
+/// fine-band excess energy over the noise's, and difference from the
+/// background brightness in noise standard deviations of the box mean.
+const EVIDENCE_RADIUS: usize = 1;
+const MAX_EVIDENCE_RADIUS: usize = 3;
+const TEXTURE_EVIDENCE: f64 = 2.0;
+const INTENSITY_EVIDENCE: f64 = 4.0;
+/// ... and at least this fraction of the median over the specimen's interior.
+const RELATIVE_EVIDENCE: f64 = 0.5;
+/// Radius of the median that smooths the depth at which the all-in-focus
+/// image for the specimen evidence is taken, px.
+const NEAR_RADIUS: usize = 3;
+
+/// A specimen whose interior shows evidence at this fraction of its pixels
+/// is dense (one body): gaps in the evidence up to twice this radius (px)
+/// are closed, and its holes filled.
+const DENSE_FRACTION: f64 = 0.55;
+const DENSE_CLOSE_RADIUS: usize = 4;
 
 /// Band-pass filters: (inner sigma, outer sigma, box radius relative to the
 /// user's radius). Sigma 0 is the image itself.
@@ -85,7 +115,7 @@ impl Default for BandParams {
             dof: None,
             min_contrast: 2.0,
             radius: 3,
-            smoothing: 6,
+            smoothing: 8,
         }
     }
 }
@@ -123,12 +153,16 @@ impl BandParams {
 
 /// A slice as a row-major f32 image.
 fn slice_f32(stack: &StackView, k: usize) -> Vec<f32> {
-    stack.slice_f64(k).iter().map(|&v| v as f32).collect()
+    match stack {
+        StackView::U8(a) => a.index_axis(Axis(0), k).iter().map(|&v| f32::from(v)).collect(),
+        StackView::U16(a) => a.index_axis(Axis(0), k).iter().map(|&v| f32::from(v)).collect(),
+        StackView::F32(a) => a.index_axis(Axis(0), k).iter().copied().collect(),
+    }
 }
 
 fn blur(img: &[f32], h: usize, w: usize, sigma: f64) -> Vec<f32> {
     if sigma > 0.0 {
-        gaussian_blur(img, h, w, sigma)
+        gaussian_blur_seq(img, h, w, sigma)
     } else {
         img.to_vec()
     }
@@ -138,52 +172,26 @@ fn box_radius(p: &BandParams, rel: f64) -> usize {
     (p.radius as f64 * rel).round().max(1.0) as usize
 }
 
-/// Local energy of each band of slice `k` (one H x W image per band), then
-/// the slice's local mean brightness at each band's box.
-fn band_energies(
-    stack: &StackView,
-    k: usize,
-    p: &BandParams,
-) -> (Vec<Array2<f32>>, Vec<Array2<f32>>) {
-    let (_, h, w) = stack.dim();
-    let img = slice_f32(stack, k);
-    let mut cache: Vec<(f64, Vec<f32>)> = Vec::new();
-    let mut blurred = |s: f64| -> Vec<f32> {
-        if let Some((_, b)) = cache.iter().find(|(c, _)| *c == s) {
-            return b.clone();
-        }
-        let b = blur(&img, h, w, s);
-        cache.push((s, b.clone()));
-        b
-    };
-    let energies = BANDS
-        .iter()
-        .map(|&(inner, outer, rel)| {
-            let (a, b) = (blurred(inner), blurred(outer));
-            let sq = Array2::from_shape_fn((h, w), |(y, x)| {
-                f64::from(a[y * w + x] - b[y * w + x]).powi(2)
-            });
-            box_mean(sq.view(), box_radius(p, rel)).mapv(|v| v as f32)
-        })
-        .collect();
-    let plain = Array2::from_shape_fn((h, w), |(y, x)| f64::from(img[y * w + x]));
-    let means = BANDS
-        .iter()
-        .map(|&(_, _, rel)| box_mean(plain.view(), box_radius(p, rel)).mapv(|v| v as f32))
-        .collect();
-    (energies, means)
-}
-
-/// Samples of (local mean, noise response) of slice `k` for the noise model.
-fn noise_samples(stack: &StackView, k: usize) -> Vec<(f64, f64)> {
-    let img = stack.slice_f64(k);
-    let resp = noise_response(img.view());
-    let mean = box_mean(img.view(), 1);
-    let (h, w) = img.dim();
-    let mut out = Vec::new();
-    for y in (1..h.saturating_sub(1)).step_by(2) {
-        for x in (1..w.saturating_sub(1)).step_by(2) {
-            out.push((mean[(y, x)], resp[(y, x)]));
+/// Samples of (local mean, noise response) of a slice for the noise model:
+/// Immerkaer's operator (divided by its white-noise gain, 6) and the 3 x 3
+/// mean at every `NOISE_STEP`-th interior pixel in each direction.
+fn noise_samples(img: &[f32], h: usize, w: usize) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity((h / 2) * (w / 2));
+    for y in (1..h.saturating_sub(1)).step_by(NOISE_STEP) {
+        for x in (1..w.saturating_sub(1)).step_by(NOISE_STEP) {
+            let v = |dy: usize, dx: usize| f64::from(img[(y + dy - 1) * w + x + dx - 1]);
+            let resp = (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1) - 2.0 * v(1, 2)
+                + v(2, 0)
+                - 2.0 * v(2, 1)
+                + v(2, 2))
+                / 6.0;
+            let mut sum = 0.0;
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    sum += v(dy, dx);
+                }
+            }
+            out.push((sum / 9.0, resp));
         }
     }
     out
@@ -207,6 +215,38 @@ fn band_noise_gains() -> Vec<f64> {
         .collect()
 }
 
+/// Each band's score (excess of local band energy over the noise's) for
+/// one slice, row-major H x W per band.
+fn band_scores(img: &[f32], h: usize, w: usize, p: &BandParams, noise: NoiseModel, gains: &[f64]) -> Vec<Vec<f32>> {
+    let mut cache: Vec<(f64, Vec<f32>)> = Vec::new();
+    for &(inner, outer, _) in &BANDS {
+        for s in [inner, outer] {
+            if !cache.iter().any(|(c, _)| *c == s) {
+                cache.push((s, blur(img, h, w, s)));
+            }
+        }
+    }
+    let get = |s: f64| &cache.iter().find(|(c, _)| *c == s).expect("cached").1;
+    // Local brightness, for the noise's variance there.
+    let mean = box_mean_f32(img, h, w, p.radius);
+    BANDS
+        .iter()
+        .zip(gains)
+        .map(|(&(inner, outer, rel), &gain)| {
+            let (a, b) = (get(inner), get(outer));
+            let sq: Vec<f32> = a.iter().zip(b).map(|(&a, &b)| (a - b) * (a - b)).collect();
+            let r = box_radius(p, rel);
+            let energy = box_mean_f32(&sq, h, w, r);
+            let (na, nb) = ((noise.a * gain) as f32, (noise.b * gain) as f32);
+            energy
+                .iter()
+                .zip(&mean)
+                .map(|(&e, &m)| e / (na + nb * m.max(0.0)) - 1.0)
+                .collect()
+        })
+        .collect()
+}
+
 /// Everything the preset derives from the stack before thresholding.
 struct Analysis {
     /// Focus score of the chosen band (excess over noise), Z x H x W.
@@ -223,62 +263,71 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     stack.validate()?;
     p.validate()?;
     let (z, h, w) = stack.dim();
-    let counter = Counter::new(progress, z as u64);
+    let counter = Counter::new(progress, 2 * z as u64);
     counter.check()?;
-    type SliceBands = ((Vec<Array2<f32>>, Vec<Array2<f32>>), Vec<(f64, f64)>);
-    let per_slice: Vec<SliceBands> = (0..z)
+    // The noise model, from every slice.
+    let per_slice: Vec<(Vec<(f64, f64)>, f32)> = (0..z)
         .into_par_iter()
         .map(|k| {
             counter.check()?;
-            let e = band_energies(&stack, k, p);
-            let n = noise_samples(&stack, k);
+            let img = slice_f32(&stack, k);
+            let top = img.iter().fold(0f32, |m, &v| m.max(v.abs()));
             counter.add(1)?;
-            Ok((e, n))
+            Ok((noise_samples(&img, h, w), top))
         })
         .collect::<Result<_>>()?;
-    let mut noise = NoiseModel::fit(
-        per_slice
-            .iter()
-            .flat_map(|(_, n)| n.iter().copied())
-            .collect(),
-    );
-    let max_energy = per_slice
-        .iter()
-        .flat_map(|((e, _), _)| e[0].iter())
-        .fold(0f32, |m, &v| m.max(v));
+    let top = per_slice.iter().fold(0f32, |m, s| m.max(s.1));
+    let mut noise = NoiseModel::fit(per_slice.into_iter().flat_map(|(n, _)| n).collect());
     // A noise-free stack still needs a floor to measure contrast against.
-    noise.a = noise.a.max(1e-9 * f64::from(max_energy)).max(1e-30);
+    noise.a = noise.a.max(1e-12 * f64::from(top).powi(2)).max(1e-30);
     let gains = band_noise_gains();
-    let snr = |b: usize, k: usize, y: usize, x: usize| {
-        let ((e, m), _) = &per_slice[k];
-        let n2 = noise.variance(f64::from(m[b][(y, x)]));
-        (f64::from(e[b][(y, x)]) / (n2 * gains[b]) - 1.0) as f32
-    };
+    // Every band's score of every slice.
+    let bands: Vec<Vec<Vec<f32>>> = (0..z)
+        .into_par_iter()
+        .map(|k| {
+            counter.check()?;
+            let s = band_scores(&slice_f32(&stack, k), h, w, p, noise, &gains);
+            counter.add(1)?;
+            Ok(s)
+        })
+        .collect::<Result<_>>()?;
 
     // Per pixel: the band with the highest best score, its curve and peak.
-    let mut score = Array3::<f32>::zeros((z, h, w));
-    let mut depth = Array2::<f32>::zeros((h, w));
-    let mut peak = Array2::<f32>::zeros((h, w));
-    let mut curve = vec![0f32; z];
-    for y in 0..h {
-        for x in 0..w {
-            let mut best = (f32::NEG_INFINITY, 0);
+    let n = h * w;
+    let per_pixel: Vec<(u8, f32, f32)> = (0..n)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|i| {
+            let mut best = (f32::NEG_INFINITY, 0usize, 0usize);
             for b in 0..BANDS.len() {
-                let m = (0..z)
-                    .map(|k| snr(b, k, y, x))
-                    .fold(f32::NEG_INFINITY, f32::max);
-                if m > best.0 {
-                    best = (m, b);
+                let mut m = (f32::NEG_INFINITY, 0usize);
+                for (k, s) in bands.iter().enumerate() {
+                    let v = s[b][i];
+                    if v > m.0 {
+                        m = (v, k);
+                    }
+                }
+                if m.0 > best.0 {
+                    best = (m.0, b, m.1);
                 }
             }
-            for (k, c) in curve.iter_mut().enumerate() {
-                *c = snr(best.1, k, y, x);
-                score[[k, y, x]] = *c;
+            let (peak, b, kb) = best;
+            let d = peak_position(kb, z, |k| bands[k][b][i]);
+            (b as u8, d, peak)
+        })
+        .collect();
+    let mut score = Array3::<f32>::zeros((z, h, w));
+    score
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(bands.par_iter())
+        .for_each(|(mut out, s)| {
+            for (o, (i, pp)) in out.iter_mut().zip(per_pixel.iter().enumerate()) {
+                *o = s[pp.0 as usize][i];
             }
-            depth[(y, x)] = peak_position(&curve);
-            peak[(y, x)] = best.0;
-        }
-    }
+        });
+    let depth = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.1).collect()).expect("shape");
+    let peak = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.2).collect()).expect("shape");
     Ok(Analysis {
         score,
         depth,
@@ -287,20 +336,16 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     })
 }
 
-/// Sub-slice position of a curve's maximum (lowest index on ties).
-fn peak_position(curve: &[f32]) -> f32 {
-    let (kb, b) = curve
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (k, &v)| {
-            if v > best.1 { (k, v) } else { best }
-        });
+/// Sub-slice position of a curve's maximum, `kb` (the lowest index of the
+/// maximum), refined by a parabola through the logarithm of the peak and its
+/// neighbours; `at(k)` is the curve.
+fn peak_position(kb: usize, z: usize, at: impl Fn(usize) -> f32) -> f32 {
     let mut offset = 0.0;
-    if kb > 0 && kb + 1 < curve.len() {
+    if kb > 0 && kb + 1 < z {
         // The curve is an excess over noise (> -1); a focus curve is close to
         // a Gaussian in defocus, so its logarithm is close to a parabola.
         let ln = |v: f32| (f64::from(v) + 1.0).max(1e-12).ln();
-        let (a, b, c) = (ln(curve[kb - 1]), ln(b), ln(curve[kb + 1]));
+        let (a, b, c) = (ln(at(kb - 1)), ln(at(kb)), ln(at(kb + 1)));
         let den = a - 2.0 * b + c;
         if den < 0.0 {
             offset = (0.5 * (a - c) / den).clamp(-0.5, 0.5);
@@ -348,43 +393,89 @@ fn blur_growth(
             1.0
         }
     };
-    let mean: Vec<f64> = aif.iter().map(|&v| f64::from(v)).collect();
-    let noise2 = noise.variance(median(&mut mean.clone()));
-    let noise: Vec<f64> = sigmas.iter().map(|&s| noise2 * gain(s)).collect();
+    // The all-in-focus image's own noise, at each sample's brightness.
+    let aif64: Vec<f64> = aif.iter().map(|&v| f64::from(v)).collect();
+    let local = box_mean_sampled(&aif64, h, w, 4, SAMPLE_STEP);
+    let gains: Vec<f64> = sigmas.iter().map(|&s| gain(s)).collect();
     let s2: Vec<f64> = sigmas.iter().map(|s| s * s).collect();
+    let (sh, sw) = (h.div_ceil(SAMPLE_STEP), w.div_ceil(SAMPLE_STEP));
+    // The sample points of each slice that blur matching uses.
+    let wanted = |k: usize, y: usize, x: usize| {
+        let delta2 = (k as f64 - f64::from(depth[(y, x)])).powi(2);
+        specimen[(y, x)] && (1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2)
+    };
+    const R: usize = 4;
     let samples: Vec<(f64, f64)> = (0..z)
         .into_par_iter()
         .flat_map_iter(|k| {
-            let img = slice_f32(stack, k);
-            let resid: Vec<Array2<f64>> = blurs
-                .iter()
-                .map(|b| {
-                    let sq: Vec<f64> = b.iter().zip(&img).map(|(&p, &q)| f64::from(p - q).powi(2)).collect();
-                    box_mean_sampled(&sq, h, w, 4, SAMPLE_STEP)
-                })
+            // Rows of samples wanted in this slice, and the image rows they need.
+            let rows_wanted: Vec<bool> = (0..sh)
+                .map(|i| (0..sw).any(|j| wanted(k, i * SAMPLE_STEP, j * SAMPLE_STEP)))
                 .collect();
             let mut out = Vec::new();
-            for y in (0..h).step_by(SAMPLE_STEP) {
-                for x in (0..w).step_by(SAMPLE_STEP) {
-                    let d = f64::from(depth[(y, x)]);
-                    let delta2 = (k as f64 - d).powi(2);
-                    if !specimen[(y, x)] || !(1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2) {
+            if !rows_wanted.iter().any(|&r| r) {
+                return out;
+            }
+            let need_row = |y: usize| {
+                let lo = y.saturating_sub(R).div_ceil(SAMPLE_STEP);
+                let hi = ((y + R) / SAMPLE_STEP).min(sh - 1);
+                (lo..=hi).any(|i| rows_wanted[i] && i * SAMPLE_STEP + R >= y && y + R >= i * SAMPLE_STEP)
+            };
+            let img = slice_f32(stack, k);
+            let nr = blurs.len();
+            // Box sums along each needed row at the sampled columns, per rung:
+            // row_sums[(j * h + y) * sw + c].
+            let mut row_sums = vec![0f64; nr * h * sw];
+            let mut sq = vec![0f32; w];
+            for y in (0..h).filter(|&y| need_row(y)) {
+                let row = &img[y * w..(y + 1) * w];
+                for (j, b) in blurs.iter().enumerate() {
+                    for ((q, &p), &v) in sq.iter_mut().zip(&b[y * w..(y + 1) * w]).zip(row) {
+                        *q = (p - v) * (p - v);
+                    }
+                    let o = &mut row_sums[(j * h + y) * sw..(j * h + y + 1) * sw];
+                    for (c, o) in o.iter_mut().enumerate() {
+                        let x = c * SAMPLE_STEP;
+                        let win = &sq[x.saturating_sub(R)..(x + R + 1).min(w)];
+                        *o = f64::from(win.iter().sum::<f32>());
+                    }
+                }
+            }
+            let mut r = vec![0f64; nr];
+            let mut col = vec![0f64; nr * sw];
+            for i in (0..sh).filter(|&i| rows_wanted[i]) {
+                let y = i * SAMPLE_STEP;
+                let (lo, hi) = (y.saturating_sub(R), (y + R + 1).min(h));
+                // Box sums at this row of samples, every rung.
+                col.iter_mut().for_each(|v| *v = 0.0);
+                for j in 0..nr {
+                    let acc = &mut col[j * sw..(j + 1) * sw];
+                    for yy in lo..hi {
+                        let src = &row_sums[(j * h + yy) * sw..(j * h + yy + 1) * sw];
+                        acc.iter_mut().zip(src).for_each(|(a, &v)| *a += v);
+                    }
+                }
+                for c in 0..sw {
+                    let x = c * SAMPLE_STEP;
+                    if !wanted(k, y, x) {
                         continue;
                     }
-                    let r: Vec<f64> = resid
-                        .iter()
-                        .zip(&noise)
-                        .map(|(r, n)| r[(y / SAMPLE_STEP, x / SAMPLE_STEP)] - n)
-                        .collect();
-                    let j = (0..r.len()).fold(0, |b, j| if r[j] < r[b] { j } else { b });
-                    if j + 1 == r.len() {
+                    let area = ((hi - lo) * ((x + R + 1).min(w) - x.saturating_sub(R))) as f64;
+                    let n2 = noise.variance(local[(i, c)]);
+                    for (j, rj) in r.iter_mut().enumerate() {
+                        *rj = col[j * sw + c] / area - n2 * gains[j];
+                    }
+                    let jb = (0..nr).fold(0, |b, j| if r[j] < r[b] { j } else { b });
+                    if jb + 1 == nr {
                         continue; // blurred beyond the ladder
                     }
-                    let rel2 = if j == 0 {
+                    let rel2 = if jb == 0 {
                         0.0
                     } else {
-                        parabola_min(&s2[j - 1..=j + 1], &r[j - 1..=j + 1])
+                        parabola_min(&s2[jb - 1..=jb + 1], &r[jb - 1..=jb + 1])
                     };
+                    let d = f64::from(depth[(y, x)]);
+                    let delta2 = (k as f64 - d).powi(2);
                     let db2 = (best(y, x) as f64 - d).powi(2);
                     out.push(((delta2 - db2).max(0.5), rel2));
                 }
@@ -452,7 +543,194 @@ fn specimen_mask(a: &Analysis, p: &BandParams) -> Array2<bool> {
         f64::from(v) >= p.min_contrast && e >= HALO_FRACTION * l
     });
     remove_small(&mut m, (2 * p.radius + 1).pow(2));
-    erode(&m, p.radius / 2 + ERODE_EXTRA)
+    m
+}
+
+/// Dilation of a mask by a (2r+1)^2 square.
+fn dilate(mask: &Array2<bool>, r: usize) -> Array2<bool> {
+    let (h, w) = mask.dim();
+    let ind: Vec<f32> = mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
+    let frac = box_mean_f32(&ind, h, w, r);
+    Array2::from_shape_vec((h, w), frac.iter().map(|&f| f > 0.0).collect()).expect("shape")
+}
+
+/// Erosion by a (2r+1)^2 square (pixels outside the image count as set).
+fn erode_sq(mask: &Array2<bool>, r: usize) -> Array2<bool> {
+    let (h, w) = mask.dim();
+    let ind: Vec<f32> = mask.iter().map(|&m| if m { 0.0 } else { 1.0 }).collect();
+    let frac = box_mean_f32(&ind, h, w, r);
+    Array2::from_shape_vec((h, w), frac.iter().zip(mask.iter()).map(|(&f, &m)| m && f == 0.0).collect())
+        .expect("shape")
+}
+
+/// Fills the holes of `mask` (unset 4-connected components that do not touch
+/// the image border) smaller than `max_area` pixels.
+fn fill_holes(mask: &mut Array2<bool>, max_area: usize) {
+    fill_holes_within(mask, max_area, None)
+}
+
+/// [`fill_holes`], and also holes of any size that lie wholly where
+/// `within` is set.
+fn fill_holes_within(mask: &mut Array2<bool>, max_area: usize, within: Option<&Array2<bool>>) {
+    let (h, w) = mask.dim();
+    let mut seen = Array2::<bool>::from_elem((h, w), false);
+    let mut stack = Vec::new();
+    let mut comp = Vec::new();
+    for start in 0..h * w {
+        let (sy, sx) = (start / w, start % w);
+        if mask[(sy, sx)] || seen[(sy, sx)] {
+            continue;
+        }
+        comp.clear();
+        stack.push((sy, sx));
+        seen[(sy, sx)] = true;
+        let mut border = false;
+        let mut enclosed = within.is_some();
+        while let Some((y, x)) = stack.pop() {
+            comp.push((y, x));
+            border |= y == 0 || x == 0 || y + 1 == h || x + 1 == w;
+            enclosed &= within.is_some_and(|m| m[(y, x)]);
+            let mut visit = |yy: usize, xx: usize| {
+                if !mask[(yy, xx)] && !seen[(yy, xx)] {
+                    seen[(yy, xx)] = true;
+                    stack.push((yy, xx));
+                }
+            };
+            if y > 0 {
+                visit(y - 1, x);
+            }
+            if y + 1 < h {
+                visit(y + 1, x);
+            }
+            if x > 0 {
+                visit(y, x - 1);
+            }
+            if x + 1 < w {
+                visit(y, x + 1);
+            }
+        }
+        if !border && (comp.len() < max_area || enclosed) {
+            for &p in &comp {
+                mask[p] = true;
+            }
+        }
+    }
+}
+
+/// The specimen, found at pixel scale. Band energy averaged over a box
+/// spreads a sharp edge's energy onto the background beside it, as far as
+/// the coarsest band reaches (`reach` px), and fills the gaps between the
+/// cells of a sparse specimen. So a pixel of the candidate must show its own
+/// evidence in the all-in-focus image (made at the depth of the specimen
+/// beside it): a brightness that differs from the background's (trusted
+/// everywhere), else fine texture (trusted only within `reach` of the
+/// candidate's edge, since it straddles an edge), each both significant
+/// against the noise and at least half of what the specimen's interior
+/// typically shows. Without either, the candidate is pulled in by
+/// `fallback` px. Holes under `max_hole` px are filled.
+fn refine_specimen(
+    stack: &StackView,
+    candidate: &Array2<bool>,
+    depth: &Array2<f32>,
+    noise: NoiseModel,
+    reach: usize,
+    max_hole: usize,
+    fallback: usize,
+) -> Array2<bool> {
+    let (z, h, w) = stack.dim();
+    let interior = erode_sq(candidate, reach);
+    let aif: Vec<f32> = (0..h * w)
+        .map(|i| {
+            let (y, x) = (i / w, i % w);
+            let k = depth[(y, x)].round().clamp(0.0, (z - 1) as f32) as usize;
+            stack.get_f64(k, y, x) as f32
+        })
+        .collect();
+    let values = |keep: &dyn Fn(usize) -> bool, of: &[f32]| -> Vec<f64> {
+        (0..h * w).filter(|&i| keep(i)).map(|i| f64::from(of[i])).collect()
+    };
+    // Background level: the median of the all-in-focus image outside the
+    // candidate, when there is enough outside to say.
+    let cand = candidate.as_slice().expect("standard layout");
+    let inner = interior.as_slice().expect("standard layout");
+    let mut outside = values(&|i| !cand[i], &aif);
+    let background = (outside.len() >= (h * w / 50).max(64)).then(|| median(&mut outside));
+    // Brightness evidence: the smallest box whose mean tells the specimen's
+    // typical contrast from the noise.
+    let brightness = background.and_then(|b| {
+        (1..=MAX_EVIDENCE_RADIUS).find_map(|r| {
+            let mean = box_mean_f32(&aif, h, w, r);
+            let sd = (noise.variance(b) / ((2 * r + 1) as f64).powi(2)).sqrt();
+            let mut d: Vec<f64> = (0..h * w)
+                .filter(|&i| inner[i])
+                .map(|i| (f64::from(mean[i]) - b).abs())
+                .filter(|&d| d >= INTENSITY_EVIDENCE * sd)
+                .collect();
+            let typical = if d.len() >= 64 { median(&mut d) } else { 0.0 };
+            (typical >= 2.0 * INTENSITY_EVIDENCE * sd).then(|| {
+                (0..h * w)
+                    .map(|i| {
+                        let d = (f64::from(mean[i]) - b).abs();
+                        d >= INTENSITY_EVIDENCE * sd && d >= RELATIVE_EVIDENCE * typical
+                    })
+                    .collect::<Vec<bool>>()
+            })
+        })
+    });
+    // Else fine texture (which straddles an edge).
+    let texture = || {
+        let mean = box_mean_f32(&aif, h, w, EVIDENCE_RADIUS);
+        let fine = gaussian_blur_seq(&aif, h, w, 1.0);
+        let sq: Vec<f32> = aif.iter().zip(&fine).map(|(&a, &b)| (a - b) * (a - b)).collect();
+        let energy = box_mean_f32(&sq, h, w, EVIDENCE_RADIUS);
+        let gain = band_noise_gains()[0];
+        let excess = |i: usize| f64::from(energy[i]) / (noise.variance(f64::from(mean[i])) * gain) - 1.0;
+        let mut e: Vec<f64> = (0..h * w)
+            .filter(|&i| inner[i] && excess(i) >= TEXTURE_EVIDENCE)
+            .map(|i| f64::from(energy[i]))
+            .collect();
+        let typical = if e.len() >= 64 { median(&mut e) } else { 0.0 };
+        let informative = (0..h * w).any(|i| inner[i])
+            && typical >= (1.0 + 2.0 * TEXTURE_EVIDENCE) * noise.variance(background.unwrap_or(0.0)) * gain;
+        informative.then(|| {
+            (0..h * w)
+                .map(|i| excess(i) >= TEXTURE_EVIDENCE && f64::from(energy[i]) >= RELATIVE_EVIDENCE * typical)
+                .collect::<Vec<bool>>()
+        })
+    };
+    // Else the old rule: pull the candidate's edge in by `fallback` px.
+    // Brightness is trusted everywhere (flat patches of the specimen are
+    // holes in it, filled); fine texture only near the candidate's edge.
+    let everywhere = brightness.is_some();
+    let Some(evidence) = brightness.or_else(texture) else {
+        return erode_sq(candidate, fallback);
+    };
+    let mut evidence = Array2::from_shape_vec((h, w), evidence).expect("shape");
+    // A dense specimen (most of the candidate's interior shows evidence) is
+    // one body: gaps in its evidence are closed and its holes filled, however
+    // large. A sparse one (separate cells) keeps the background between them.
+    let n_in = inner.iter().filter(|&&v| v).count();
+    let n_ev = inner.iter().zip(evidence.iter()).filter(|(i, e)| **i && **e).count();
+    let dense = everywhere && n_ev as f64 >= DENSE_FRACTION * n_in as f64;
+    if dense {
+        evidence = erode_sq(&dilate(&evidence, DENSE_CLOSE_RADIUS), DENSE_CLOSE_RADIUS);
+        fill_holes(&mut evidence, usize::MAX);
+    } else {
+        fill_holes_within(&mut evidence, max_hole, everywhere.then_some(&interior));
+    }
+    Zip::from(candidate)
+        .and(&interior)
+        .and(&evidence)
+        .map_collect(|&c, &i, &e| c && ((i && !everywhere) || e))
+}
+
+/// What the default preset decided before drawing masks: sub-slice depth,
+/// specimen and depth of field (for diagnostics and pictures).
+#[doc(hidden)]
+pub struct Details {
+    pub depth: Array2<f32>,
+    pub specimen: Array2<bool>,
+    pub dof: f64,
 }
 
 /// The default preset end to end.
@@ -461,9 +739,25 @@ pub(crate) fn segment(
     p: &BandParams,
     progress: &Progress,
 ) -> Result<Segmentation> {
+    Ok(segment_details(stack, p, progress)?.0)
+}
+
+/// [`segment`] and its [`Details`].
+#[doc(hidden)]
+pub fn segment_details(
+    stack: StackView,
+    p: &BandParams,
+    progress: &Progress,
+) -> Result<(Segmentation, Details)> {
     let a = analyse(stack, p, progress)?;
     let (z, h, w) = stack.dim();
-    let specimen = specimen_mask(&a, p);
+    let reach = box_radius(p, BANDS[BANDS.len() - 1].2) + 2 * BANDS[BANDS.len() - 1].1 as usize;
+    let max_hole = (2 * reach).pow(2);
+    let mut candidate = specimen_mask(&a, p);
+    fill_holes(&mut candidate, max_hole);
+    let near = masked_median(a.depth.view(), candidate.view(), p.smoothing.min(NEAR_RADIUS));
+    let mut specimen = refine_specimen(&stack, &candidate, &near, a.noise, reach, (2 * p.radius + 1).pow(2) * 4, p.radius / 2 + 3);
+    remove_small(&mut specimen, (2 * p.radius + 1).pow(2));
     let depth = masked_median(a.depth.view(), specimen.view(), p.smoothing);
     let dof = match p.dof {
         Some(d) => d,
@@ -485,10 +779,13 @@ pub(crate) fn segment(
             });
     }
     let depth_idx = depth.mapv(|d| d.round().clamp(0.0, (z - 1) as f32) as u16);
-    Ok(Segmentation {
-        map: a.score,
-        mask,
-        depth: depth_idx,
-        dof: Some(dof),
-    })
+    Ok((
+        Segmentation {
+            map: a.score,
+            mask,
+            depth: depth_idx,
+            dof: Some(dof),
+        },
+        Details { depth, specimen, dof },
+    ))
 }

@@ -10,6 +10,8 @@
 mod band;
 
 pub use band::BandParams;
+#[doc(hidden)]
+pub use band::{Details, segment_details};
 
 use crate::error::{Error, Result};
 use crate::map::{MapParams, focus_map};
