@@ -853,7 +853,23 @@ fn eval_table_and_json() {
 fn demo_writes_its_files_and_a_table() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let stdout = ok(&[OsStr::new("demo"), "-o".as_ref(), out.as_os_str()]);
+    // A short U-Net training (the README's demo trains up to 40 epochs).
+    let stdout = ok(&[
+        OsStr::new("demo"),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--unet-epochs".as_ref(),
+        "2".as_ref(),
+    ]);
+    if infocus::unet::AVAILABLE {
+        for f in ["mask_unet.tif", "prob_unet.tif", "unet.safetensors"] {
+            assert!(out.join(f).is_file(), "demo did not write {f}\n{stdout}");
+        }
+        assert!(
+            stdout.lines().any(|l| l.starts_with("unet ")),
+            "no unet row:\n{stdout}"
+        );
+    }
     for f in [
         "stack.tif",
         "truth.tif",

@@ -376,8 +376,9 @@ pub(crate) fn demo_column(
     dir: &Path,
     stack: StackView,
     p: &infocus::synth::SynthParams,
+    epochs: usize,
 ) -> Result<Option<(Array3<u8>, f64)>> {
-    if !infocus::unet::AVAILABLE {
+    if !infocus::unet::AVAILABLE || epochs == 0 {
         return Ok(None);
     }
     // Three other stacks of the same kind, their weak labels from the
@@ -407,7 +408,7 @@ pub(crate) fn demo_column(
         })
         .collect();
     let params = TrainParams {
-        epochs: 40,
+        epochs,
         patience: 10,
         ..TrainParams::default()
     };
