@@ -81,6 +81,11 @@ fn mem_available() -> Option<u128> {
     Some(field("MemAvailable:")? + field("SwapFree:").unwrap_or(0))
 }
 
+/// Address space kept free under `ulimit -v` for what a run maps besides
+/// its big buffers (see [`address_space_limit`]).
+#[cfg(unix)]
+const ADDRESS_SPACE_HEADROOM: u128 = 64 << 20;
+
 #[cfg(unix)]
 fn address_space_limit() -> Option<u128> {
     let mut r = libc::rlimit {
@@ -92,8 +97,16 @@ fn address_space_limit() -> Option<u128> {
     if !ok || r.rlim_cur == libc::RLIM_INFINITY {
         return None;
     }
-    // What is left of it: the limit less the address space in use now.
-    Some(u128::from(r.rlim_cur).saturating_sub(address_space_in_use().unwrap_or(0)))
+    // What is left of it: the limit less the address space in use now, less
+    // what the process will still map besides the request: thread stacks
+    // (8 MiB each by default), allocator arenas, libtorch's and OpenMP's
+    // workspaces. Without this headroom a request that just fits is granted
+    // and a small allocation after it aborts.
+    Some(
+        u128::from(r.rlim_cur)
+            .saturating_sub(address_space_in_use().unwrap_or(0))
+            .saturating_sub(ADDRESS_SPACE_HEADROOM),
+    )
 }
 
 /// The process's virtual size (the first field of /proc/self/statm, in pages).

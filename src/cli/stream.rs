@@ -38,10 +38,33 @@ use std::path::Path;
 const MEMORY_BUDGET: usize = 256 << 20;
 
 fn memory_budget() -> usize {
-    std::env::var("INFOCUS_STREAM_BUDGET")
+    let budget = std::env::var("INFOCUS_STREAM_BUDGET")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(MEMORY_BUDGET)
+        .unwrap_or(MEMORY_BUDGET);
+    // Never more than a quarter of what this process may still take
+    // (memory, or the address space left under `ulimit -v`).
+    infocus::limits::available().map_or(budget, |(avail, _)| {
+        budget.min(usize::try_from(avail / 4).unwrap_or(usize::MAX))
+    })
+}
+
+/// Refuses, with a message rather than an allocator abort, a pass whose
+/// working set cannot fit: a batch of input pages and their maps, the
+/// best-focus planes and a page being written.
+fn check_working_set(input: &Path, pixel_type: PixelType, h: usize, w: usize, batch: usize) -> Result<()> {
+    let px = match pixel_type {
+        PixelType::U8 => 1,
+        PixelType::U16 => 2,
+        PixelType::F32 => 4,
+    };
+    let per_pixel = batch * (px + 4) + 4 + 2 + 4 + 2 * px;
+    let bytes = infocus::limits::bytes_of(&[h, w], per_pixel);
+    let what = format!(
+        "{}: streaming its {h} x {w} pages {batch} at a time",
+        input.display()
+    );
+    infocus::limits::check(bytes, &what).map_err(Error::invalid)
 }
 
 /// Whether `input` is segmented slice by slice: the paper preset (whose map
@@ -348,6 +371,7 @@ fn map_pass(
         (0.0, 0.0)
     };
     let batch = batch();
+    check_working_set(input, pixel_type, h, w, batch)?;
     let bar = bar(pages.len_hint().unwrap_or(0) as u64, "focus map");
     let mut map = MapStore::new(out, keep);
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
