@@ -186,8 +186,9 @@ fn put_old_outputs(d: &Path) {
 fn ctrl_c_at_any_moment_leaves_all_old_or_all_new_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let input = small_stack(d, "stack.tif", 8, 160, 11);
+    let input = small_stack(d, "stack.tif", 24, 384, 11);
     let args = segment_args(&input, d);
+    let start = startup();
 
     // An uninterrupted run: how long it takes and what it writes.
     put_old_outputs(d);
@@ -209,7 +210,14 @@ fn ctrl_c_at_any_moment_leaves_all_old_or_all_new_outputs() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(full.mul_f64(frac).max(Duration::from_millis(30)));
+        // Moments spread over the whole run, most of them past the start-up
+        // (see `killed_by_sigint`) so that the work itself is interrupted.
+        let at = if k % 3 == 0 {
+            full.mul_f64(frac)
+        } else {
+            start + full.saturating_sub(start).mul_f64(frac)
+        };
+        std::thread::sleep(at.max(Duration::from_millis(30)));
         sigint(&child);
         let out = child.wait_with_output().unwrap();
         let now = snapshot(d);
@@ -255,7 +263,7 @@ fn ctrl_c_at_any_moment_leaves_all_old_or_all_new_outputs() {
 fn a_second_ctrl_c_quits_at_once_without_temporaries() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let input = small_stack(d, "stack.tif", 16, 384, 12);
+    let input = small_stack(d, "stack.tif", 40, 512, 12);
     put_old_outputs(d);
     let old = snapshot(d);
     // Past the start-up (see `killed_by_sigint`), well before the end.

@@ -20,7 +20,11 @@ pub(crate) fn install_interrupt_handler() {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             infocus::io::remove_pending_temporaries();
             eprintln!("infocus: interrupted again: stopped");
-            std::process::exit(130);
+            // At once: not `exit`, whose atexit handlers (libtorch's static
+            // destructors in a torch build) can take long and race the main
+            // thread's own exit, which then won with status 0.
+            // SAFETY: _exit has no preconditions; it ends the process.
+            unsafe { libc::_exit(130) };
         }
         infocus::io::cancel_pending_writes();
         eprintln!(
