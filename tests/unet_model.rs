@@ -236,9 +236,16 @@ fn replace(bytes: &mut [u8], from: &[u8], to: &[u8]) {
 #[test]
 fn finetuning_on_truth_raises_iou_against_truth_on_a_held_out_stack() {
     one_thread();
-    // Pre-train on weak labels of two ordinary stacks (as the paper did).
+    // Pre-train on weak labels of two ordinary stacks, as the paper did,
+    // from the paper's own rule (window 128, Otsu): coarse labels far from
+    // the truth, which fine-tuning on a few true masks must correct. (The
+    // default preset's labels are now close to the truth, IoU ~0.84 on
+    // these stacks, leaving fine-tuning little to add.)
     let pre = [small(1), small(2)];
-    let masks: Vec<_> = pre.iter().map(|s| labels(s.stack.view())).collect();
+    let masks: Vec<_> = pre
+        .iter()
+        .map(|s| weak_labels(s.stack.view(), &SegmentParams::new(Preset::Paper), &Progress::none()).unwrap())
+        .collect();
     let data: Vec<Labelled> = pre
         .iter()
         .zip(&masks)
@@ -246,7 +253,7 @@ fn finetuning_on_truth_raises_iou_against_truth_on_a_held_out_stack() {
             image: s.stack.view(),
             mask: m.view(),
             slices: None,
-            source: "weak labels, default preset".into(),
+            source: "weak labels, paper preset".into(),
         })
         .collect();
     let config = UnetConfig {
