@@ -47,10 +47,13 @@ impl Default for Progress<'_> {
 }
 
 /// Counts finished units across threads and reports each to a [`Progress`].
+/// Reports are serialised and read the count under the lock, so a caller's
+/// callback sees `done` never decrease, whichever thread reports.
 pub struct Counter<'p, 'a> {
     progress: &'p Progress<'a>,
     done: std::sync::atomic::AtomicU64,
     total: u64,
+    reporting: std::sync::Mutex<()>,
 }
 
 impl<'p, 'a> Counter<'p, 'a> {
@@ -59,18 +62,24 @@ impl<'p, 'a> Counter<'p, 'a> {
             progress,
             done: 0.into(),
             total,
+            reporting: std::sync::Mutex::new(()),
         }
     }
 
     /// Marks `n` more units finished and reports.
     pub fn add(&self, n: u64) -> Result<()> {
-        let done = self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
-        self.progress.report(done, self.total)
+        self.done.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        self.check()
     }
 
     /// Reports without advancing: a cancellation check between units.
     pub fn check(&self) -> Result<()> {
-        let done = self.done.load(std::sync::atomic::Ordering::Relaxed);
+        // A panic in another report cannot leave `()` inconsistent.
+        let _one_at_a_time = self
+            .reporting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let done = self.done.load(std::sync::atomic::Ordering::SeqCst);
         self.progress.report(done, self.total)
     }
 }
