@@ -370,6 +370,25 @@ fn callback(env: &Env, cb: &JObject) -> Res<Option<Global<JObject<'static>>>> {
     }
 }
 
+/// Runs a training call (train or fine-tune) with the Java callback told of
+/// every epoch, saves the model to `output` and gives its one-line summary.
+fn train_and_save(
+    cb: &Option<Global<JObject<'static>>>,
+    output: &std::path::Path,
+    run: impl FnOnce(&Progress, &mut dyn FnMut(&EpochReport)) -> crate::Result<unet::Trained>,
+) -> Res<String> {
+    let t0 = std::time::Instant::now();
+    let mut on_epoch = |r: &EpochReport| {
+        if let Some(g) = cb {
+            epoch(g, r);
+        }
+    };
+    let t = run(&progress_of(cb), &mut on_epoch)?;
+    let line = t.summary(t0.elapsed().as_secs_f64());
+    t.model.save(output)?;
+    Ok(line)
+}
+
 fn progress_of<'a>(cb: &'a Option<Global<JObject<'static>>>) -> Progress<'a> {
     match cb {
         None => Progress::none(),
@@ -495,23 +514,6 @@ fn train_params(
         p.loss.bce = w[2];
     }
     Ok(p)
-}
-
-fn describe(t: &unet::Trained, secs: f64) -> String {
-    format!(
-        "{} epochs in {secs:.1}s on {} ({} training, {} validation slices); kept epoch {}: validation IoU {:.3}{}",
-        t.epochs.len(),
-        t.device,
-        t.train_slices,
-        t.val_slices,
-        t.best_epoch,
-        t.best_iou,
-        if t.stopped_early {
-            " (stopped early)"
-        } else {
-            ""
-        }
-    )
 }
 
 /// Nonzero = in focus, as 0/255 (what the CLI reads as a mask).
@@ -804,15 +806,9 @@ pub extern "system" fn Java_infocus_fiji_Native_trainUnet<'l>(
             slices: None,
             source: unet::describe_labels(&seg),
         }];
-        let t0 = std::time::Instant::now();
-        let mut on_epoch = |r: &EpochReport| {
-            if let Some(g) = &cb {
-                epoch(g, r);
-            }
-        };
-        let t = unet::train(&model, &data, &params, &progress_of(&cb), &mut on_epoch)?;
-        let line = describe(&t, t0.elapsed().as_secs_f64());
-        t.model.save(&output)?;
+        let line = train_and_save(&cb, &output, |pr, on_epoch| {
+            unet::train(&model, &data, &params, pr, on_epoch)
+        })?;
         Ok(JString::new(env, line)?)
     })
 }
@@ -887,23 +883,17 @@ pub extern "system" fn Java_infocus_fiji_Native_finetuneUnet<'l>(
         let mask = mask_of(&read_stack(env, &masks, mask_type, width, height, "masks")?);
         let m = Model::load(&path, device)?;
         let cb = callback(env, &progress)?;
-        let t0 = std::time::Instant::now();
-        let mut on_epoch = |r: &EpochReport| {
-            if let Some(g) = &cb {
-                epoch(g, r);
-            }
-        };
-        let t = unet::finetune(
-            &m,
-            &[stack.view()],
-            &[mask.view()],
-            annotated.as_deref(),
-            &params,
-            &progress_of(&cb),
-            &mut on_epoch,
-        )?;
-        let line = describe(&t, t0.elapsed().as_secs_f64());
-        t.model.save(&output)?;
+        let line = train_and_save(&cb, &output, |pr, on_epoch| {
+            unet::finetune(
+                &m,
+                &[stack.view()],
+                &[mask.view()],
+                annotated.as_deref(),
+                &params,
+                pr,
+                on_epoch,
+            )
+        })?;
         Ok(JString::new(env, line)?)
     })
 }

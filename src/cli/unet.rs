@@ -206,20 +206,7 @@ fn with_bar(
     bar.finish_and_clear();
     let t = trained?;
     let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "{} epochs in {secs:.1}s on {} ({} training, {} validation slices); kept epoch {}: validation IoU {:.3}{}",
-        t.epochs.len(),
-        t.device,
-        t.train_slices,
-        t.val_slices,
-        t.best_epoch,
-        t.best_iou,
-        if t.stopped_early {
-            " (stopped early)"
-        } else {
-            ""
-        }
-    );
+    println!("{}", t.summary(secs));
     Ok(t)
 }
 

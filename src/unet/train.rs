@@ -241,6 +241,27 @@ pub struct Trained {
     pub device: String,
 }
 
+impl Trained {
+    /// One line on how the run went, after `secs` seconds: what the CLI
+    /// prints and the Fiji commands show, worded the same in both.
+    pub fn summary(&self, secs: f64) -> String {
+        format!(
+            "{} epochs in {secs:.1}s on {} ({} training, {} validation slices); kept epoch {}: validation IoU {:.3}{}",
+            self.epochs.len(),
+            self.device,
+            self.train_slices,
+            self.val_slices,
+            self.best_epoch,
+            self.best_iou,
+            if self.stopped_early {
+                " (stopped early)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 /// Checks the data and lists its samples as (stack, slice).
 pub(crate) fn samples(data: &[Labelled]) -> Result<Vec<(usize, usize)>> {
     if data.is_empty() {
