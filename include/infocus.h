@@ -379,6 +379,11 @@ typedef struct InfocusUnetConfig {
      * One of `INFOCUS_NORM_*`.
      */
     int32_t norm;
+    /**
+     * Pairs of neighbouring slices fed as extra input channels, at Z
+     * offsets ±1, ±2, ±4, ... (0 to 6; 0: the slice alone, as the paper).
+     */
+    uint32_t context;
 } InfocusUnetConfig;
 
 /**

@@ -92,7 +92,7 @@ run_cli "$C" segment "$T/in16.tif" -o "$T/cli/mask16.tif" --focus-map "$T/cli/ma
 run_cli "$C" segment "$T/in32.tif" -o "$T/cli/mask32.tif" --preset paper --measure variance --window 16 --strides 8 --threshold otsu-slice
 run_cli "$C" segment "$T/in8.tif" -o "$T/cli/unused.tif" --dof 2 --depth "$T/cli/depth8.tif" --all-in-focus "$T/cli/aif8.tif"
 run_cli "$C" --threads 1 train "$T/in16.tif" -o "$T/cli/model.safetensors" --preset default --config default --depth 2 \
-    --base-channels 4 --epochs 2 --batch 2 --patch 32 --patience 0 --val-fraction 0.2 --seed 5
+    --base-channels 4 --context 1 --epochs 2 --batch 2 --patch 32 --patience 0 --val-fraction 0.2 --seed 5
 run_cli "$C" --threads 1 finetune "$T/cli/model.safetensors" --images "$T/in16.tif" --masks "$T/cli/mask16.tif" \
     -o "$T/cli/ft.safetensors" --epochs 2 --batch 2 --patch 32 --patience 0 --seed 5
 run_cli "$C" --threads 1 predict "$T/cli/ft.safetensors" "$T/in16.tif" -o "$T/cli/pred16.tif" --prob "$T/cli/prob16.tif" \

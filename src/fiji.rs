@@ -565,7 +565,7 @@ pub extern "system" fn Java_infocus_fiji_Native_defaults<'l>(
         let strides: Vec<String> = paper.strides.iter().map(|s| s.to_string()).collect();
         let s = format!(
             "measure={} window={} strides={} min_contrast={} radius={} smoothing={} \
-             unet_depth={} unet_base={} unet_norm={} \
+             unet_depth={} unet_base={} unet_norm={} unet_context={} \
              epochs={} batch={} patch={} lr={} patience={} validation={} \
              ft_epochs={} ft_batch={} ft_patch={} ft_lr={} ft_patience={} ft_validation={} \
              threshold={} tile={} overlap={}",
@@ -578,6 +578,7 @@ pub extern "system" fn Java_infocus_fiji_Native_defaults<'l>(
             c.depth,
             c.base_channels,
             c.norm.name(),
+            c.context,
             t.epochs,
             t.batch,
             t.patch,
@@ -749,6 +750,7 @@ pub extern "system" fn Java_infocus_fiji_Native_trainUnet<'l>(
     depth: jint,
     base_channels: jint,
     norm: JString<'l>,
+    context: jint,
     epochs: jint,
     batch: jint,
     patch: jint,
@@ -776,6 +778,10 @@ pub extern "system" fn Java_infocus_fiji_Native_trainUnet<'l>(
         let norm = text(env, &norm, "norm")?;
         if norm.trim() != "config" {
             c.norm = norm.parse::<Norm>()?;
+        }
+        // -1 keeps the configuration's; 0 is a real choice (one slice).
+        if context >= 0 {
+            c.context = size(context, "Z context")?;
         }
         c.validate()?;
         let params = train_params(

@@ -59,11 +59,13 @@ fn seeds() -> &'static [Vec<u8>] {
                 depth: 2,
                 base_channels: 4,
                 norm: Norm::Batch,
+                context: 1,
             },
             UnetConfig {
                 depth: 1,
                 base_channels: 1,
                 norm: Norm::None,
+                context: 0,
             },
         ];
         let mut out = Vec::new();

@@ -80,6 +80,7 @@ mod with_torch {
             depth: 2,
             base_channels: 4,
             norm: Norm::Batch,
+            context: 1,
         };
         // The core.
         let labels = weak_labels(
@@ -117,6 +118,7 @@ mod with_torch {
             depth: 2,
             base_channels: 4,
             norm: INFOCUS_NORM_BATCH,
+            context: 1,
         };
         let cpu = CString::new("cpu").unwrap();
         let mut m: *mut InfocusModel = ptr::null_mut();
@@ -190,9 +192,13 @@ mod with_torch {
             depth: 0,
             base_channels: 0,
             norm: -1,
+            context: 0,
         };
         assert_eq!(unsafe { infocus_model_config(m, &mut back) }, INFOCUS_OK);
-        assert_eq!((back.depth, back.base_channels, back.norm), (2, 4, INFOCUS_NORM_BATCH));
+        assert_eq!(
+            (back.depth, back.base_channels, back.norm, back.context),
+            (2, 4, INFOCUS_NORM_BATCH, 1)
+        );
         unsafe { infocus_model_free(m) };
     }
 

@@ -25,6 +25,7 @@ fn tiny() -> UnetConfig {
         depth: 2,
         base_channels: 4,
         norm: Norm::Batch,
+        context: 1,
     }
 }
 

@@ -103,6 +103,9 @@ pub(crate) struct TrainArgs {
     /// Override the configuration's normalisation: instance, batch or none.
     #[arg(long)]
     norm: Option<String>,
+    /// Override the pairs of neighbouring slices the network sees (offsets ±1, ±2, ±4, ...; 0: one slice, as the paper).
+    #[arg(long)]
+    context: Option<usize>,
     #[command(flatten)]
     train: TrainFlags,
 }
@@ -222,6 +225,7 @@ pub(crate) fn train(a: &TrainArgs) -> Result<()> {
     let mut config = UnetConfig::preset(&a.config)?;
     config.depth = a.depth.unwrap_or(config.depth);
     config.base_channels = a.base_channels.unwrap_or(config.base_channels);
+    config.context = a.context.unwrap_or(config.context);
     if let Some(n) = &a.norm {
         config.norm = n.parse::<Norm>()?;
     }
@@ -252,7 +256,9 @@ pub(crate) fn train(a: &TrainArgs) -> Result<()> {
             source: describe_labels(&SegmentParams::new(preset)),
         })
         .collect();
-    let t = with_bar(params.epochs, |p, e| run_train(&model, &data, &params, p, e))?;
+    let t = with_bar(params.epochs, |p, e| {
+        run_train(&model, &data, &params, p, e)
+    })?;
     t.model.save(&a.output)?;
     println!("wrote {}", a.output.display());
     Ok(())
@@ -382,7 +388,13 @@ pub(crate) fn demo_column(
         .collect::<Result<Vec<_>>>()?;
     let labels = train_stacks
         .iter()
-        .map(|s| weak_labels(s.view(), &SegmentParams::new(Preset::Default), &Progress::none()))
+        .map(|s| {
+            weak_labels(
+                s.view(),
+                &SegmentParams::new(Preset::Default),
+                &Progress::none(),
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     let data: Vec<Labelled> = train_stacks
         .iter()
@@ -404,7 +416,9 @@ pub(crate) fn demo_column(
         "\ntraining a U-Net ({}) on the default preset's masks of 3 other synthetic stacks...",
         model.config()
     );
-    let t = with_bar(params.epochs, |pr, e| run_train(&model, &data, &params, pr, e))?;
+    let t = with_bar(params.epochs, |pr, e| {
+        run_train(&model, &data, &params, pr, e)
+    })?;
     let train_secs = t0.elapsed().as_secs_f64();
     t.model.save(&dir.join("unet.safetensors"))?;
     let t1 = std::time::Instant::now();
@@ -445,7 +459,9 @@ pub(crate) fn calm_openmp() {
         }
         let torch_words = ["train", "finetune", "predict", "demo", "unet"];
         let may_use_torch = std::env::args().skip(1).any(|a| {
-            torch_words.contains(&a.as_str()) || a.starts_with("--method") || a.starts_with("--model")
+            torch_words.contains(&a.as_str())
+                || a.starts_with("--method")
+                || a.starts_with("--model")
         });
         if !may_use_torch {
             return;

@@ -17,13 +17,12 @@ use crate::progress::Progress;
 use crate::segment::SegmentParams;
 use crate::stack::StackView;
 use crate::unet::{
-    self, DeviceSpec, EpochReport, LossWeights, Model, Norm, PredictParams, TrainParams,
-    UnetConfig,
+    self, DeviceSpec, EpochReport, LossWeights, Model, Norm, PredictParams, TrainParams, UnetConfig,
 };
 use ndarray::ArrayView3;
+use std::collections::BTreeSet;
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::path::PathBuf;
-use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// `norm` of a U-Net without normalisation.
@@ -51,6 +50,9 @@ pub struct InfocusUnetConfig {
     pub base_channels: u32,
     /// One of `INFOCUS_NORM_*`.
     pub norm: i32,
+    /// Pairs of neighbouring slices fed as extra input channels, at Z
+    /// offsets ±1, ±2, ±4, ... (0 to 6; 0: the slice alone, as the paper).
+    pub context: u32,
 }
 
 /// How to train or fine-tune.
@@ -127,6 +129,7 @@ impl OnPanic for InfocusUnetConfig {
             depth: 0,
             base_channels: 0,
             norm: -1,
+            context: 0,
         }
     }
 }
@@ -177,6 +180,7 @@ fn config_to_c(c: UnetConfig) -> InfocusUnetConfig {
         depth: u32::try_from(c.depth).expect("small depth"),
         base_channels: u32::try_from(c.base_channels).expect("small width"),
         norm: norm_number(c.norm),
+        context: u32::try_from(c.context).expect("small context"),
     }
 }
 
@@ -196,6 +200,7 @@ fn to_config(c: &InfocusUnetConfig) -> Result<UnetConfig, Failure> {
         depth: c.depth as usize,
         base_channels: c.base_channels as usize,
         norm,
+        context: c.context as usize,
     };
     c.validate()?;
     Ok(c)
@@ -320,7 +325,11 @@ fn live(model: *const InfocusModel) -> Result<(), Failure> {
 ///
 /// # Safety
 /// `p`, when not NULL, points to `n` readable pointers.
-unsafe fn pointers<'a, T>(p: *const *const T, n: usize, what: &str) -> Result<&'a [*const T], Failure> {
+unsafe fn pointers<'a, T>(
+    p: *const *const T,
+    n: usize,
+    what: &str,
+) -> Result<&'a [*const T], Failure> {
     if n == 0 {
         return Err(Error::invalid(format!("{what}: at least one stack is needed, not 0")).into());
     }
@@ -456,7 +465,12 @@ pub unsafe extern "C" fn infocus_model_new(
         unsupported()?;
         args::non_null(out, "out")?;
         // SAFETY: the caller vouches for the pointers.
-        let (c, d) = unsafe { (to_config(args::deref(config, "config")?)?, to_device(device)?) };
+        let (c, d) = unsafe {
+            (
+                to_config(args::deref(config, "config")?)?,
+                to_device(device)?,
+            )
+        };
         let model = Model::new(c, d, seed)?;
         // SAFETY: not NULL; the caller vouches it is writable.
         unsafe { out.write(register(model)) };
@@ -509,12 +523,20 @@ pub unsafe extern "C" fn infocus_model_load(
 /// No other thread frees the model during the call; `path` is a
 /// NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn infocus_model_save(model: *const InfocusModel, path: *const c_char) -> i32 {
+pub unsafe extern "C" fn infocus_model_save(
+    model: *const InfocusModel,
+    path: *const c_char,
+) -> i32 {
     panic::status(|| {
         unsupported()?;
         live(model)?;
         // SAFETY: live, so a model made here; the caller vouches for the path.
-        let (m, path) = unsafe { (args::deref(model, "model")?, PathBuf::from(text(path, "path")?)) };
+        let (m, path) = unsafe {
+            (
+                args::deref(model, "model")?,
+                PathBuf::from(text(path, "path")?),
+            )
+        };
         m.model.save(&path)?;
         Ok(())
     })
@@ -616,7 +638,12 @@ pub unsafe extern "C" fn infocus_unet_train(
         let pixel_type = args::pixel_type(pixel_type)?;
         let d = Dims::new(z, h, w)?;
         // SAFETY: the caller vouches for the pointers and sizes.
-        let (p, ptrs) = unsafe { (args::deref(params, "params")?, pointers(stacks, n_stacks, "stacks")?) };
+        let (p, ptrs) = unsafe {
+            (
+                args::deref(params, "params")?,
+                pointers(stacks, n_stacks, "stacks")?,
+            )
+        };
         let preset = args::preset(p.preset)?;
         let tp = train_params(p);
         let views = ptrs
@@ -700,16 +727,22 @@ pub unsafe extern "C" fn infocus_unet_finetune(
         let slices = if annotated.is_null() {
             None
         } else {
-            let n = n_stacks.checked_mul(z).ok_or_else(|| {
-                Failure::from(Error::invalid("n_stacks * z overflows size_t"))
-            })?;
+            let n = n_stacks
+                .checked_mul(z)
+                .ok_or_else(|| Failure::from(Error::invalid("n_stacks * z overflows size_t")))?;
             args::length(annotated_len, n, "annotated", "n_stacks * z flags")?;
             // SAFETY: the caller vouches for annotated_len bytes.
             let flags = unsafe { args::slice(annotated, n, "annotated")? };
             Some(
                 flags
                     .chunks(z)
-                    .map(|c| c.iter().enumerate().filter(|(_, f)| **f != 0).map(|(k, _)| k).collect())
+                    .map(|c| {
+                        c.iter()
+                            .enumerate()
+                            .filter(|(_, f)| **f != 0)
+                            .map(|(k, _)| k)
+                            .collect()
+                    })
                     .collect::<Vec<Vec<usize>>>(),
             )
         };
@@ -778,7 +811,13 @@ pub unsafe extern "C" fn infocus_unet_predict(
         let pixel_type = args::pixel_type(pixel_type)?;
         let d = Dims::new(z, h, w)?;
         let mask_out = Out::new(out_mask, mask_len, d.n, "out_mask", &a3(d, "mask"))?;
-        let prob_out = Out::optional(out_prob, prob_len, d.n, "out_prob", &a3(d, "probability stack"))?;
+        let prob_out = Out::optional(
+            out_prob,
+            prob_len,
+            d.n,
+            "out_prob",
+            &a3(d, "probability stack"),
+        )?;
         // SAFETY: the caller vouches for the pointers and sizes.
         let (m, p, stack) = unsafe {
             (
@@ -787,7 +826,9 @@ pub unsafe extern "C" fn infocus_unet_predict(
                 args::stack(stack, pixel_type, d)?,
             )
         };
-        let pred = m.model.predict(stack, &p, &progress_sink(progress, user_data))?;
+        let pred = m
+            .model
+            .predict(stack, &p, &progress_sink(progress, user_data))?;
         // SAFETY: the caller vouches for the out buffers' lengths.
         unsafe {
             mask_out.write(pred.mask.view())?;

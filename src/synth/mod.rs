@@ -59,7 +59,7 @@
 mod blur;
 pub mod rng;
 mod suite;
-pub use suite::{quick_suite, suite, SuiteCase};
+pub use suite::{quick_suite, suite, training_suite, SuiteCase};
 mod scene;
 
 use crate::error::{Error, Result};

@@ -76,6 +76,33 @@ pub fn suite() -> Vec<SuiteCase> {
     out
 }
 
+/// Stacks to train a general U-Net on: `n` draws over the suite's range
+/// (every texture and surface, 30 to 2000 photons, depth of field 1 to 6,
+/// 5 to 60 slices, with and without background) at 128 x 128 (training
+/// crops are smaller than that anyway), from seeds 10000 + i, which no
+/// suite stack uses, so a model trained on them is judged on stacks it has
+/// never seen.
+pub fn training_suite(n: usize) -> Vec<SuiteCase> {
+    use super::rng::Rng;
+    const PHOTONS: [f64; 3] = [30.0, 300.0, 2000.0];
+    const DOF: [f64; 6] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    const SLICES: [usize; 6] = [5, 8, 12, 20, 30, 60];
+    (0..n)
+        .map(|i| {
+            let mut r = Rng::stream(10_000 + i as u64, 7, 0);
+            let mut pick = |m: usize| r.below(m as u64) as usize;
+            let t = Texture::ALL[i % 4];
+            let s = Surface::ALL[(i / 4 + i) % 4];
+            let mut photons = PHOTONS[pick(3)];
+            if t == Texture::LowContrast {
+                photons = photons.max(300.0);
+            }
+            let (dof, z, bg) = (DOF[pick(6)], SLICES[pick(6)], pick(2) == 0);
+            case(t, s, photons, dof, z, 128, bg, 10_000 + i as u64)
+        })
+        .collect()
+}
+
 /// A quick subset for the test command: small stacks, all four textures.
 pub fn quick_suite() -> Vec<SuiteCase> {
     use Surface::*;
@@ -113,5 +140,21 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), s.len(), "names are unique");
+    }
+
+    #[test]
+    fn training_stacks_are_varied_and_not_in_the_suite() {
+        let t = training_suite(32);
+        assert_eq!(t.len(), 32);
+        let seeds: Vec<u64> = suite().iter().chain(&quick_suite()).map(|c| c.params.seed).collect();
+        assert!(t.iter().all(|c| !seeds.contains(&c.params.seed)));
+        for tx in Texture::ALL {
+            for su in Surface::ALL {
+                assert!(t.iter().any(|c| c.params.texture == tx && c.params.surface == su), "{tx} x {su}");
+            }
+        }
+        let short: Vec<_> = training_suite(5).into_iter().map(|c| c.params).collect();
+        let long: Vec<_> = t[..5].iter().map(|c| c.params.clone()).collect();
+        assert_eq!(short, long, "a prefix of a longer draw");
     }
 }

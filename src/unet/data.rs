@@ -114,6 +114,18 @@ pub(crate) fn reflect(i: isize, n: usize) -> usize {
     (if m < n as isize { m } else { period - m }) as usize
 }
 
+/// The slices that make the input channels of slice `k` in a stack of `z`
+/// slices, for Z `offsets` (see [`super::UnetConfig::offsets`]): clamped to
+/// the stack's ends, since repeating the end slice invents no structure that
+/// the network could mistake for a sharper neighbour.
+pub(crate) fn channel_slices(offsets: &[isize], k: usize, z: usize) -> Vec<usize> {
+    let last = z.saturating_sub(1) as isize;
+    offsets
+        .iter()
+        .map(|&d| (k as isize + d).clamp(0, last) as usize)
+        .collect()
+}
+
 /// One of the 8 symmetries of the square: bit 0 flips x, bit 1 flips y,
 /// bit 2 transposes (after the flips). 0 is the identity.
 pub(crate) fn dihedral<T: Copy>(a: ArrayView2<T>, t: u8) -> Array2<T> {
@@ -136,10 +148,7 @@ pub(crate) fn dihedral<T: Copy>(a: ArrayView2<T>, t: u8) -> Array2<T> {
 pub(crate) fn patch<T: Copy>(a: ArrayView2<T>, y0: isize, x0: isize, size: usize) -> Array2<T> {
     let (h, w) = a.dim();
     Array2::from_shape_fn((size, size), |(y, x)| {
-        a[[
-            reflect(y0 + y as isize, h),
-            reflect(x0 + x as isize, w),
-        ]]
+        a[[reflect(y0 + y as isize, h), reflect(x0 + x as isize, w)]]
     })
 }
 
@@ -194,6 +203,15 @@ mod tests {
         let got: Vec<usize> = (-5..9).map(|i| reflect(i, 4)).collect();
         assert_eq!(got, vec![1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2]);
         assert_eq!(reflect(-3, 1), 0);
+    }
+
+    #[test]
+    fn channel_slices_clamp_to_the_stack() {
+        let off = [0, -1, 1, -2, 2, -4, 4];
+        assert_eq!(channel_slices(&off, 0, 10), vec![0, 0, 1, 0, 2, 0, 4]);
+        assert_eq!(channel_slices(&off, 5, 10), vec![5, 4, 6, 3, 7, 1, 9]);
+        assert_eq!(channel_slices(&off, 9, 10), vec![9, 8, 9, 7, 9, 5, 9]);
+        assert_eq!(channel_slices(&off, 0, 1), vec![0; 7]);
     }
 
     #[test]

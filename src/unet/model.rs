@@ -245,7 +245,7 @@ mod imp {
         }
     }
 
-    /// The U-Net: input N x 1 x H x W (H, W multiples of `2^depth`),
+    /// The U-Net: input N x C x H x W (C: [`UnetConfig::input_channels`], (H, W multiples of `2^depth`),
     /// output N x 1 x H x W logits.
     #[derive(Debug)]
     pub(crate) struct Net {
@@ -259,7 +259,7 @@ mod imp {
     impl Net {
         pub fn new(p: &nn::Path, c: &UnetConfig) -> Self {
             let ch = |i: usize| c.channels(i) as i64;
-            let mut cin = 1;
+            let mut cin = c.input_channels() as i64;
             let enc = (0..c.depth)
                 .map(|i| {
                     let b = Block::new(p / format!("enc{i}"), cin, ch(i), c.norm);
@@ -399,7 +399,11 @@ mod imp {
                 tch::no_grad(|| {
                     for (name, mut t) in vars {
                         let f = &file.tensors[&name];
-                        t.copy_(&Tensor::from_slice(&f.data).reshape(t.size()).to_device(device));
+                        t.copy_(
+                            &Tensor::from_slice(&f.data)
+                                .reshape(t.size())
+                                .to_device(device),
+                        );
                     }
                 });
                 Ok(())
@@ -448,8 +452,8 @@ mod imp {
                             .to_kind(Kind::Float)
                             .contiguous()
                             .view(-1);
-                        let data = Vec::<f32>::try_from(&flat)
-                            .map_err(|e| Error::Torch(e.to_string()))?;
+                        let data =
+                            Vec::<f32>::try_from(&flat).map_err(|e| Error::Torch(e.to_string()))?;
                         Ok((name, FileTensor { shape, data }))
                     })
                     .collect::<Result<_>>())

@@ -128,13 +128,14 @@ impl Model {
         params: &PredictParams,
         progress: &Progress,
     ) -> Result<Array3<f32>> {
-        use super::data::reflect;
+        use super::data::{channel_slices, reflect};
         use super::tiles::Axis1;
         use tch::Tensor;
         use tch::nn::ModuleT;
 
         super::apply_threads();
-        let (_, h, w) = input.dim();
+        let (z, h, w) = input.dim();
+        let offsets = self.config.offsets();
         let m = self.config.multiple();
         let tile = params.tile / m * m;
         let (ay, ax) = (
@@ -170,13 +171,15 @@ impl Model {
         let (mut t_fill, mut t_fwd, mut t_blend) = (0.0, 0.0, 0.0);
         for chunk in jobs.chunks(params.batch) {
             let t0 = std::time::Instant::now();
-            let mut buf = Vec::with_capacity(chunk.len() * th * tw);
+            let mut buf = Vec::with_capacity(chunk.len() * offsets.len() * th * tw);
             for &(i, y0, x0) in chunk {
-                let plane = input.index_axis(ndarray::Axis(0), slices[i]);
-                for ty in 0..th {
-                    let y = reflect((y0 + ty) as isize, h);
-                    for tx in 0..tw {
-                        buf.push(plane[[y, reflect((x0 + tx) as isize, w)]]);
+                for c in channel_slices(&offsets, slices[i], z) {
+                    let plane = input.index_axis(ndarray::Axis(0), c);
+                    for ty in 0..th {
+                        let y = reflect((y0 + ty) as isize, h);
+                        for tx in 0..tw {
+                            buf.push(plane[[y, reflect((x0 + tx) as isize, w)]]);
+                        }
                     }
                 }
             }
@@ -184,7 +187,12 @@ impl Model {
             let out: Vec<f32> = super::guard(|| {
                 let _g = tch::no_grad_guard();
                 let x = Tensor::from_slice(&buf)
-                    .reshape([chunk.len() as i64, 1, th as i64, tw as i64])
+                    .reshape([
+                        chunk.len() as i64,
+                        offsets.len() as i64,
+                        th as i64,
+                        tw as i64,
+                    ])
                     .to_device(device);
                 let p = self
                     .inner

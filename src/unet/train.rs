@@ -154,7 +154,9 @@ impl TrainParams {
                 self.patch
             )));
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 10.0)
+        if !(self.learning_rate.is_finite()
+            && self.learning_rate > 0.0
+            && self.learning_rate < 10.0)
         {
             return Err(Error::invalid(format!(
                 "learning rate must be above 0 and below 10, not {}",
@@ -337,7 +339,9 @@ mod imp {
     use super::*;
     use crate::eval::Scores;
     use crate::synth::rng::Rng;
-    use crate::unet::data::{PURPOSE_EPOCH, dihedral, origin, patch, shuffle, split};
+    use crate::unet::data::{
+        PURPOSE_EPOCH, channel_slices, dihedral, origin, patch, shuffle, split,
+    };
     use crate::unet::guard;
     use crate::unet::predict::PredictParams;
     use std::time::Instant;
@@ -347,12 +351,8 @@ mod imp {
     /// The weighted loss of logits against 0/1 targets (both N x 1 x H x W).
     pub(crate) fn loss(logits: &Tensor, target: &Tensor, w: &LossWeights) -> Tensor {
         let p = logits.sigmoid();
-        let bce_px = logits.binary_cross_entropy_with_logits::<Tensor>(
-            target,
-            None,
-            None,
-            Reduction::None,
-        );
+        let bce_px =
+            logits.binary_cross_entropy_with_logits::<Tensor>(target, None, None, Reduction::None);
         let p_t: Tensor = &p * target + (1.0 - &p) * (1.0 - target);
         let alpha_t: Tensor = target * 0.25 + (1.0 - target) * 0.75;
         let miss: Tensor = 1.0 - p_t;
@@ -383,6 +383,7 @@ mod imp {
         let val_set: Vec<(usize, usize)> = val_idx.iter().map(|&i| samples[i]).collect();
         let p = params.patch;
         let device = work.inner.device;
+        let offsets = work.config.offsets();
 
         let best = guard(|| {
             if params.freeze_encoder {
@@ -418,25 +419,31 @@ mod imp {
                     let mut xs = Vec::with_capacity(chunk.len() * p * p);
                     let mut ys = Vec::with_capacity(chunk.len() * p * p);
                     for &(s, k) in chunk {
-                        let img = inputs[s].index_axis(ndarray::Axis(0), k);
                         let msk = data[s].mask.index_axis(ndarray::Axis(0), k);
-                        let (h, w) = img.dim();
+                        let (z, h, w) = inputs[s].dim();
                         let (y0, x0) = (origin(&mut rng, h, p), origin(&mut rng, w, p));
                         let t = if params.augment {
                             rng.below(8) as u8
                         } else {
                             0
                         };
-                        xs.extend(dihedral(patch(img, y0, x0, p).view(), t));
+                        for c in channel_slices(&offsets, k, z) {
+                            let img = inputs[s].index_axis(ndarray::Axis(0), c);
+                            xs.extend(dihedral(patch(img, y0, x0, p).view(), t));
+                        }
                         ys.extend(
                             dihedral(patch(msk, y0, x0, p).view(), t)
                                 .iter()
                                 .map(|&m| f32::from(u8::from(m != 0))),
                         );
                     }
-                    let shape = [chunk.len() as i64, 1, p as i64, p as i64];
-                    let x = Tensor::from_slice(&xs).reshape(shape).to_device(device);
-                    let y = Tensor::from_slice(&ys).reshape(shape).to_device(device);
+                    let (n, p) = (chunk.len() as i64, p as i64);
+                    let x = Tensor::from_slice(&xs)
+                        .reshape([n, offsets.len() as i64, p, p])
+                        .to_device(device);
+                    let y = Tensor::from_slice(&ys)
+                        .reshape([n, 1, p, p])
+                        .to_device(device);
                     let logits = work.inner.net.forward_t(&x, true);
                     let l = loss(&logits, &y, &params.loss);
                     opt.backward_step(&l);
@@ -562,14 +569,14 @@ mod imp {
             for (j, &k) in ks.iter().enumerate() {
                 let truth = data[s].mask.index_axis(ndarray::Axis(0), k);
                 let pred = prob.index_axis(ndarray::Axis(0), j);
-                ndarray::Zip::from(pred).and(truth).for_each(|&p, &t| {
-                    match (p > 0.5, t != 0) {
+                ndarray::Zip::from(pred)
+                    .and(truth)
+                    .for_each(|&p, &t| match (p > 0.5, t != 0) {
                         (true, true) => tp += 1,
                         (true, false) => fp += 1,
                         (false, true) => fn_ += 1,
                         _ => {}
-                    }
-                });
+                    });
             }
         }
         Ok(Scores::from_counts(tp, fp, fn_, 0).iou)

@@ -811,9 +811,10 @@ static void test_unet(void) {
     size_t i;
     int same;
 
-    CHECK(cfg.depth == 3 && cfg.base_channels == 8 && cfg.norm == INFOCUS_NORM_BATCH, "default config %u %u %d",
-          cfg.depth, cfg.base_channels, cfg.norm);
-    CHECK(paper.depth == 3 && paper.base_channels == 16 && paper.norm == INFOCUS_NORM_INSTANCE, "paper config");
+    CHECK(cfg.depth == 3 && cfg.base_channels == 8 && cfg.norm == INFOCUS_NORM_BATCH && cfg.context == 3,
+          "default config %u %u %d %u", cfg.depth, cfg.base_channels, cfg.norm, cfg.context);
+    CHECK(paper.depth == 3 && paper.base_channels == 16 && paper.norm == INFOCUS_NORM_INSTANCE && paper.context == 0,
+          "paper config");
     CHECK(tp.epochs == 100 && tp.learning_rate == 1e-3 && tp.preset == INFOCUS_PRESET_DEFAULT && tp.augment,
           "train defaults");
     CHECK(fp.learning_rate < tp.learning_rate && fp.bce_weight == 0.95 && fp.dice_weight == 0.05, "finetune defaults");
@@ -835,12 +836,17 @@ static void test_unet(void) {
     cfg.depth = 0;
     EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_ERR_INVALID, "model_new depth 0");
     cfg.depth = 2;
+    cfg.context = 7;
+    EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_ERR_INVALID, "model_new context 7");
+    CHECK(strstr(infocus_last_error(), "context") != NULL, "context error says '%s'", infocus_last_error());
+    cfg.context = 1;
     CHECK(m == NULL, "a failed model_new wrote out");
     EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_OK, "model_new");
     if (m == NULL) return;
     CHECK(strcmp(infocus_model_device(m), "cpu") == 0, "device '%s'", infocus_model_device(m));
     EXPECT_STATUS(infocus_model_config(m, &got), INFOCUS_OK, "model_config");
-    CHECK(got.depth == 2 && got.base_channels == 4 && got.norm == INFOCUS_NORM_BATCH, "config back");
+    CHECK(got.depth == 2 && got.base_channels == 4 && got.norm == INFOCUS_NORM_BATCH && got.context == 1,
+          "config back");
 
     /* Train on the default preset's weak labels, two epochs. */
     unet_stack(stack, Z, H, W);

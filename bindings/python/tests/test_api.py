@@ -125,7 +125,8 @@ def test_unet_train_predict_save_load_finetune_match_the_cli(cli, tmp_path, smal
     epochs = []
     model = infocus.Model(**TINY_UNET, device="cpu", seed=2)
     assert model.device == "cpu"
-    assert model.config == {"depth": 2, "base_channels": 4, "norm": "batch"}
+    assert model.config == {"depth": 2, "base_channels": 4, "norm": "batch", "context": 3}
+    assert infocus.Model(depth=1, base_channels=2, context=0, device="cpu").config["context"] == 0
     model.train(stack, progress=lambda *a: epochs.append(a), **TINY_TRAIN)
     assert [e[:2] for e in epochs] == [(1, 2), (2, 2)]
     assert all(np.isfinite(e[2]) and 0 <= e[3] <= 1 for e in epochs)

@@ -144,6 +144,7 @@ def test_unet_train_predict_finetune_from_painted_slices(make_napari_viewer, qtb
     w.image_combo.setCurrentText("tiny")
     w.unet_depth.setValue(TINY_UNET["depth"])
     w.unet_width.setValue(TINY_UNET["base_channels"])
+    w.unet_context.setValue(1)
     w.train_epochs.setValue(TINY_TRAIN["epochs"])
     w.train_patch.setValue(TINY_TRAIN["patch"])
     w.train_batch.setValue(TINY_TRAIN["batch"])
@@ -153,6 +154,7 @@ def test_unet_train_predict_finetune_from_painted_slices(make_napari_viewer, qtb
     w.runner.progressed.connect(lambda text: texts.append(w.status.text()))
     click(qtbot, w, w.train_button, "train")
     assert w.model is not None and "trained on 'tiny'" in w.model_label.text()
+    assert w.model.config["context"] == 1 and "Z context 1" in w.model_label.text()
     assert any("epoch" in t for t in texts), texts
 
     click(qtbot, w, w.predict_button, "predict")

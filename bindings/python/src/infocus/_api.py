@@ -409,10 +409,12 @@ def _train_params(default: n.TrainParams, preset, kw: dict) -> n.TrainParams:
 class Model:
     """A U-Net that predicts which pixels of each slice are in focus.
 
-    ``Model(depth=3, base_channels=8, norm="batch", device="auto", seed=0)``
+    ``Model(depth=3, base_channels=8, norm="batch", context=3, device="auto", seed=0)``
     makes a freshly initialised one (``None`` keeps the library's CPU
     default, ``Model.paper()`` the paper's architecture); :meth:`load` reads
-    a model file. One thread at a time may use a model.
+    a model file. ``context`` is the pairs of neighbouring slices the network
+    sees beside each slice (Z offsets ±1, ±2, ±4, ...; 0: the slice alone,
+    as in the paper). One thread at a time may use a model.
     """
 
     def __init__(
@@ -420,6 +422,7 @@ class Model:
         depth: Optional[int] = None,
         base_channels: Optional[int] = None,
         norm: Optional[str] = None,
+        context: Optional[int] = None,
         *,
         device: str = "auto",
         seed: int = 0,
@@ -432,6 +435,8 @@ class Model:
             c.base_channels = int(base_channels)
         if norm is not None:
             c.norm = _choice(n.NORMS, norm, "norm")
+        if context is not None:
+            c.context = int(context)
         handle = POINTER(n.Model)()
         check(lib.infocus_model_new(byref(c), device.encode(), int(seed), byref(handle)), "infocus_model_new")
         self._handle = handle
@@ -486,11 +491,11 @@ class Model:
 
     @property
     def config(self) -> dict:
-        """The architecture: depth, base_channels and norm."""
+        """The architecture: depth, base_channels, norm and context."""
         c = n.UnetConfig()
         check(lib.infocus_model_config(self._live(), byref(c)), "infocus_model_config")
         norm = {v: k for k, v in n.NORMS.items()}[c.norm]
-        return {"depth": c.depth, "base_channels": c.base_channels, "norm": norm}
+        return {"depth": c.depth, "base_channels": c.base_channels, "norm": norm, "context": c.context}
 
     def __repr__(self) -> str:
         if not getattr(self, "_handle", None):

@@ -150,6 +150,8 @@ class InfocusWidget(QWidget):
         form = QFormLayout(box)
         self.unet_depth = _spin(1, 6, 3, "encoder levels")
         self.unet_width = _spin(1, 256, 8, "channels of the first level")
+        self.unet_context = _spin(0, 6, 3, "pairs of neighbouring slices the network sees "
+                                  "(Z offsets ±1, ±2, ±4, ...; 0: each slice alone, as the paper)")
         self.train_epochs = _spin(1, 10000, 30, "most epochs (early stopping may end sooner)")
         self.train_patch = _spin(8, 4096, 128, "side of the training crops (a multiple of 2^depth)")
         self.train_batch = _spin(1, 256, 8, "crops per step")
@@ -169,6 +171,7 @@ class InfocusWidget(QWidget):
         self.model_label = QLabel("no model")
         self.model_label.setWordWrap(True)
         for label, w in (("depth", self.unet_depth), ("channels", self.unet_width),
+                         ("Z context", self.unet_context),
                          ("epochs", self.train_epochs), ("patch", self.train_patch),
                          ("batch", self.train_batch)):
             form.addRow(label, w)
@@ -300,13 +303,13 @@ class InfocusWidget(QWidget):
         if got is None:
             return
         name, stack, _scale = got
-        depth, width = self.unet_depth.value(), self.unet_width.value()
+        depth, width, context = self.unet_depth.value(), self.unet_width.value(), self.unet_context.value()
         preset = self.seg_preset.currentText()
         params = {"epochs": self.train_epochs.value(), "patch": self.train_patch.value(),
                   "batch": self.train_batch.value()}
 
         def work(progress):
-            model = infocus.Model(depth=depth, base_channels=width)
+            model = infocus.Model(depth=depth, base_channels=width, context=context)
             model.train(stack, preset, progress=progress, **params)
             return model
 
@@ -417,7 +420,7 @@ class InfocusWidget(QWidget):
         self.model = model
         c = model.config
         self.model_info = (f"U-Net depth {c['depth']}, {c['base_channels']} channels, "
-                           f"{c['norm']} norm, on {model.device}: {how}")
+                           f"{c['norm']} norm, Z context {c['context']}, on {model.device}: {how}")
         self.model_label.setText(self.model_info)
 
     def show_3d(self) -> None:

@@ -149,7 +149,7 @@ public final class Native {
         boolean depth, boolean allInFocus, Progress progress);
 
     static native String trainUnet(Object[] slices, int pixelType, int width, int height,
-        String preset, String config, int depth, int baseChannels, String norm, int epochs, int batch,
+        String preset, String config, int depth, int baseChannels, String norm, int context, int epochs, int batch,
         int patch, double lr, int patience, double valFraction, long seed, boolean augment,
         double[] loss, String device, int threads, String output, Progress progress);
 

@@ -20,6 +20,8 @@ public class TrainUnet extends Command {
         /** 0: the configuration's. */
         public int depth = 0, baseChannels = 0;
         public String norm = "config";
+        /** Pairs of neighbouring slices the network sees; -1: the configuration's. */
+        public int context = -1;
     }
 
     @Override
@@ -39,6 +41,7 @@ public class TrainUnet extends Command {
         f.number("Depth", 0, 0, "levels (0: the config's)");
         f.number("Base_channels", 0, 0, "(0: the config's)");
         f.choice("Norm", NORMS, s.norm);
+        f.number("Z_context", -1, 0, "neighbour pairs at Z +-1, 2, 4... (-1: the config's; 0: one slice)");
         t.addTo(f);
         if (!f.show(null)) return null;
         s.output = f.nextText();
@@ -47,6 +50,7 @@ public class TrainUnet extends Command {
         s.depth = f.nextInt();
         s.baseChannels = f.nextInt();
         s.norm = f.nextChoice();
+        s.context = f.nextInt();
         t.readFrom(f);
         IJ.log("infocus: Train U-Net: " + execute(in, s, t, new Bar("training")));
         return new ImagePlus[0];
@@ -57,7 +61,7 @@ public class TrainUnet extends Command {
         String line = Native.call(new Native.Call<String>() {
             public String run() {
                 return Native.trainUnet(in.slices, in.pixelType, in.width, in.height, s.labels, s.config, s.depth,
-                    s.baseChannels, s.norm, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
+                    s.baseChannels, s.norm, s.context, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
                     t.augment, t.loss, t.device, t.threads, s.output, p);
             }
         });
