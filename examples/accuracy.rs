@@ -16,43 +16,43 @@ use std::time::Instant;
 
 const PRESETS: [Preset; 2] = [Preset::Default, Preset::Paper];
 
-/// The U-Net rows (built with `--features torch`): a small model trained on
-/// default-preset weak labels of training stacks that are not in the suite
-/// (other seeds), and the same model fine-tuned on the exact truth of two of
-/// them.
+/// The U-Net rows (built with `--features torch`): a general model trained
+/// on the default preset's weak labels of [`training_suite`] stacks (other
+/// seeds than the suite's, so every suite stack is unseen), and the same
+/// model fine-tuned on the exact truth of two of those training stacks.
+/// Both are written to `models/` for anyone to load (napari "Load…", Fiji
+/// "Predict U-Net...", `infocus predict`); `--reuse-models` reads them back
+/// instead of training again.
 #[cfg(feature = "torch")]
 mod unet_rows {
-    use infocus::segment::{segment, SegmentParams, Preset};
-    use infocus::synth::{synth, Synth, SynthParams, Surface, Texture};
+    use infocus::segment::{segment, Preset, SegmentParams};
+    use infocus::synth::{synth, training_suite, Synth};
     use infocus::unet::{finetune, train, DeviceSpec, Labelled, Model, PredictParams, TrainParams, UnetConfig};
-    use infocus::{PixelType, Progress};
+    use infocus::Progress;
     use ndarray::Array3;
+    use std::path::Path;
 
-    fn training_stacks() -> Vec<Synth> {
-        let mut out = Vec::new();
-        for (i, t) in Texture::ALL.iter().enumerate() {
-            let p = SynthParams {
-                depth: 12,
-                height: 128,
-                width: 128,
-                texture: *t,
-                surface: Surface::ALL[(i + 1) % 4],
-                photons: [300.0, 2000.0, 300.0, 2000.0][i],
-                dof: [2.0, 3.0, 2.0, 4.0][i],
-                background: i % 2 == 0,
-                pixel_type: PixelType::U16,
-                seed: 900 + i as u64,
-                ..SynthParams::default()
-            };
-            out.push(synth(&p, &Progress::none()).expect("synth"));
-        }
-        out
+    /// Training stacks; the first two also give the fine-tuning truth.
+    pub const STACKS: usize = 32;
+    pub const WEAK: &str = "models/unet-synthetic.safetensors";
+    pub const TUNED: &str = "models/unet-synthetic-finetuned.safetensors";
+
+    fn env(key: &str, default: usize) -> usize {
+        std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
     }
 
-    /// (weak-label model, fine-tuned model, training seconds).
-    pub fn models() -> (Model, Model, f64) {
+    fn training_stacks() -> Vec<Synth> {
+        training_suite(STACKS).iter().map(|c| synth(&c.params, &Progress::none()).expect("synth")).collect()
+    }
+
+    /// (weak-label model, fine-tuned model, seconds spent making them).
+    pub fn models(reuse: bool) -> (Model, Model, f64) {
         let t0 = std::time::Instant::now();
         let _ = infocus::unet::set_threads(rayon::current_num_threads());
+        if reuse {
+            let load = |p: &str| Model::load(Path::new(p), DeviceSpec::Cpu).expect("--reuse-models: run once without it first");
+            return (load(WEAK), load(TUNED), t0.elapsed().as_secs_f64());
+        }
         let stacks = training_stacks();
         let labels: Vec<Array3<u8>> = stacks
             .iter()
@@ -64,21 +64,24 @@ mod unet_rows {
             .map(|(s, m)| Labelled { image: s.stack.view(), mask: m.view(), slices: None, source: "weak labels, default preset".into() })
             .collect();
         let model = Model::new(UnetConfig::default(), DeviceSpec::Cpu, 0).expect("model");
-        let params = TrainParams { epochs: 40, batch: 8, patch: 64, patience: 12, ..TrainParams::default() };
+        let params = TrainParams { epochs: env("UNET_EPOCHS", 30), batch: 8, patch: 64, patience: 8, val_fraction: 0.1, ..TrainParams::default() };
         let weak = train(&model, &data, &params, &Progress::none(), &mut |e| {
-            eprintln!("unet epoch {}/{} loss {:.4} val IoU {:.3}", e.epoch, e.epochs, e.loss, e.val_iou)
+            eprintln!("unet epoch {}/{} loss {:.4} val IoU {:.3} ({:.0} s)", e.epoch, e.epochs, e.loss, e.val_iou, e.seconds)
         })
         .expect("train")
         .model;
         // Fine-tuning on the exact truth of two training stacks.
         let images: Vec<_> = stacks[..2].iter().map(|s| s.stack.view()).collect();
         let masks: Vec<_> = stacks[..2].iter().map(|s| s.truth.view()).collect();
-        let ft = TrainParams { epochs: 15, patch: 64, ..TrainParams::finetuning() };
+        let ft = TrainParams { epochs: env("FT_EPOCHS", 15), patch: 64, ..TrainParams::finetuning() };
         let tuned = finetune(&weak, &images, &masks, None, &ft, &Progress::none(), &mut |e| {
             eprintln!("fine-tune epoch {}/{} val IoU {:.3}", e.epoch, e.epochs, e.val_iou)
         })
         .expect("finetune")
         .model;
+        std::fs::create_dir_all("models").expect("mkdir models");
+        weak.save(Path::new(WEAK)).expect("save");
+        tuned.save(Path::new(TUNED)).expect("save");
         (weak, tuned, t0.elapsed().as_secs_f64())
     }
 
@@ -217,21 +220,24 @@ fn main() {
             (p.name().to_string(), run)
         })
         .collect();
+    #[cfg(not(feature = "torch"))]
+    let unet_note = String::new();
     #[cfg(feature = "torch")]
-    let (weak, tuned, train_s) = unet_rows::models();
-    #[cfg(feature = "torch")]
-    {
+    let unet_note = {
+        let (weak, tuned, train_s) = unet_rows::models(std::env::args().any(|a| a == "--reuse-models"));
         eprintln!("U-Net trained and fine-tuned in {train_s:.0} s");
+        let note = format!("`unet`: a U-Net ({}; `{}`) trained on the default preset's masks of {} training stacks that are not in the suite (`synth::training_suite`, other seeds); `unet-finetuned`: that model fine-tuned on the exact truth of 2 of those training stacks (`{}`). Making both took {train_s:.0} s{}.", weak.config(), unet_rows::WEAK, unet_rows::STACKS, unet_rows::TUNED, if std::env::args().any(|a| a == "--reuse-models") { " (loaded, `--reuse-models`)" } else { "" });
         methods.push(("unet".into(), Box::new(move |s| (unet_rows::predict(&weak, s), None))));
         methods.push(("unet-finetuned".into(), Box::new(move |s| (unet_rows::predict(&tuned, s), None))));
-    }
+        note
+    };
     let names: Vec<String> = methods.iter().map(|m| m.0.clone()).collect();
     let n_methods = methods.len();
     let mut md = String::new();
     let _ = writeln!(md, "# Accuracy\n\nMeasured by `cargo run --release --example accuracy{}` on this machine ({} threads).", if cfg!(feature = "torch") { " --features torch" } else { "" }, rayon::current_num_threads());
     let _ = writeln!(md, "Synthetic stacks have exact truth (`src/synth`); IoU, Dice, precision and recall are over the whole stack.");
-    if cfg!(feature = "torch") {
-        let _ = writeln!(md, "`unet`: a U-Net (depth 3, 8 base channels) trained on the default preset's masks of 4 training stacks that are not in the suite (other seeds); `unet-finetuned`: that model fine-tuned on the exact truth of 2 of those training stacks.");
+    if !unet_note.is_empty() {
+        let _ = writeln!(md, "{unet_note}");
     }
     let _ = writeln!(md, "\n| stack | method | IoU | Dice | precision | recall | dof used | time ms |\n|---|---|---|---|---|---|---|---|");
     let mut ious: Vec<Vec<f64>> = vec![Vec::new(); n_methods];
