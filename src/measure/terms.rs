@@ -288,6 +288,84 @@ impl Entropy {
         if e > 0.0 { e } else { 0.0 }
     }
 
+    /// [`Entropy::of_difference`] of 16-bit wrapping counts, `hi[b] - lo[b]`:
+    /// the same value, bit for bit.
+    ///
+    /// A window's histogram occupies a few runs of bins, so most groups of
+    /// eight bins are empty. Here the differences and the test for an empty
+    /// group take one vector operation per group (SSE2, part of every
+    /// x86-64), and only the nonempty groups are then read bin by bin, in
+    /// the same order and with the same eight sums as the generic path.
+    #[inline]
+    pub(crate) fn of_difference_u16(&self, hi: &[u16], lo: &[u16], n: u64) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if n > 0 && (n as usize) < self.table.len() {
+            let (hi, lo): (&[u16; 256], &[u16; 256]) = match (hi.try_into(), lo.try_into()) {
+                (Ok(h), Ok(l)) => (h, l),
+                _ => {
+                    return self
+                        .of_difference(hi, lo, n, |h: u16, l: u16| u32::from(h.wrapping_sub(l)));
+                }
+            };
+            return self.of_difference_sse2(hi, lo, n);
+        }
+        self.of_difference(hi, lo, n, |h: u16, l: u16| u32::from(h.wrapping_sub(l)))
+    }
+
+    /// The vector path of [`Entropy::of_difference_u16`]; `0 < n` and `n`
+    /// below the table's end, so every count indexes the table.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(never)]
+    fn of_difference_sse2(&self, hi: &[u16; 256], lo: &[u16; 256], n: u64) -> f64 {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_setzero_si128,
+            _mm_storeu_si128, _mm_sub_epi16,
+        };
+        let mut counts = [0u16; 256];
+        // Bit k: group k (bins 8k..8k+8) is not empty.
+        let mut groups = 0u32;
+        let mut nonzero = 0u32;
+        // SAFETY: SSE2 is part of the x86-64 baseline; every access is to a
+        // whole group of 8 u16 inside the 256-long arrays.
+        unsafe {
+            let zero = _mm_setzero_si128();
+            for k in 0..32 {
+                let h = _mm_loadu_si128(hi.as_ptr().add(8 * k).cast::<__m128i>());
+                let l = _mm_loadu_si128(lo.as_ptr().add(8 * k).cast::<__m128i>());
+                let d = _mm_sub_epi16(h, l);
+                _mm_storeu_si128(counts.as_mut_ptr().add(8 * k).cast::<__m128i>(), d);
+                // Two mask bits per empty bin.
+                let empty = _mm_movemask_epi8(_mm_cmpeq_epi16(d, zero)) as u32;
+                groups |= u32::from(empty != 0xFFFF) << k;
+                nonzero += (!empty & 0xFFFF).count_ones();
+            }
+        }
+        // A single full bin: exactly 0, as -1 log2 1.
+        if nonzero <= 2 {
+            return 0.0;
+        }
+        let f = self.table;
+        let (mut a0, mut a1, mut a2, mut a3) = (0.0, 0.0, 0.0, 0.0);
+        let (mut a4, mut a5, mut a6, mut a7) = (0.0, 0.0, 0.0, 0.0);
+        while groups != 0 {
+            let k = groups.trailing_zeros() as usize;
+            groups &= groups - 1;
+            let q = &counts[8 * k..8 * k + 8];
+            a0 += f[usize::from(q[0])];
+            a1 += f[usize::from(q[1])];
+            a2 += f[usize::from(q[2])];
+            a3 += f[usize::from(q[3])];
+            a4 += f[usize::from(q[4])];
+            a5 += f[usize::from(q[5])];
+            a6 += f[usize::from(q[6])];
+            a7 += f[usize::from(q[7])];
+        }
+        let t = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
+        let nf = n as f64;
+        let e = nf.log2() - t / nf;
+        if e > 0.0 { e } else { 0.0 }
+    }
+
     /// Entropy of the histogram `counts` (summing to `n`).
     #[inline]
     pub(crate) fn of_counts(&self, counts: &[u32; 256], n: u64) -> f64 {
