@@ -319,6 +319,24 @@ impl<T: Count> Band<T> {
     /// Only at the edges `k` with `needed[k] == stamp`; the running sum
     /// stays in a small buffer, so the rest costs one pass over `hist`.
     fn cumulate(&mut self, needed: &[u32], stamp: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.cumulate_avx2(needed, stamp) };
+        }
+        self.cumulate_impl(needed, stamp);
+    }
+
+    /// [`Band::cumulate`] compiled for AVX2 ([`super::simd`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn cumulate_avx2(&mut self, needed: &[u32], stamp: u32) {
+        self.cumulate_impl(needed, stamp);
+    }
+
+    #[inline(always)]
+    fn cumulate_impl(&mut self, needed: &[u32], stamp: u32) {
         let mut run = [T::default(); 256];
         for (k, seg) in self.hist.chunks_exact(256).enumerate() {
             if needed[k] == stamp {

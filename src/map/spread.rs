@@ -15,11 +15,15 @@ use super::Grid;
 use super::lattice::Axis1;
 use rayon::prelude::*;
 
-/// Output rows per parallel task.
-const CHUNK: usize = 128;
+/// Output rows per parallel task when a slice is split between threads.
+pub(crate) const CHUNK: usize = 128;
 
-/// Slack after a row buffer, so that runs are filled 8 values at a time.
-const PAD: usize = 8;
+/// Slices of at least this many output bytes are written by streaming
+/// stores ([`write_row`]).
+const STREAM_BYTES: usize = 1 << 20;
+
+/// Slack after a row buffer, so that runs are filled 16 values at a time.
+const PAD: usize = 16;
 
 /// The current row of one stride's map, rebuilt when its band changes.
 struct StrideRow<'a> {
@@ -35,13 +39,34 @@ struct StrideRow<'a> {
 
 impl StrideRow<'_> {
     /// Moves to output row `y`; says whether the row's values changed.
-    #[inline(never)]
+    #[inline]
     fn at(&mut self, y: usize) -> bool {
         let band = self.rows.cover(y);
         if self.band == Some(band) {
             return false;
         }
         self.band = Some(band);
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            unsafe { self.rebuild_avx2(band) };
+            return true;
+        }
+        self.rebuild(band);
+        true
+    }
+
+    /// [`StrideRow::rebuild`] compiled for AVX2 ([`super::simd`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn rebuild_avx2(&mut self, band: (usize, usize)) {
+        self.rebuild(band);
+    }
+
+    /// The row's values for the band of window rows `band`.
+    #[inline(always)]
+    fn rebuild(&mut self, band: (usize, usize)) {
         let (ilo, ihi) = band;
         let nx = self.grid.nx;
         let g = &self.grid.v;
@@ -64,15 +89,18 @@ impl StrideRow<'_> {
             } else {
                 0.0
             };
-            // Runs are short (about s / 2): store 8 at a time; what spills
-            // past the run is overwritten by the next one (or lands in PAD).
+            // Runs are short (about s / 2, never empty): store 16 at a
+            // time, most runs in one go; what spills past the run is
+            // overwritten by the next one (or lands in PAD).
             let mut x = x0;
-            while x < x1 {
+            loop {
                 values[x..x + PAD].copy_from_slice(&[v; PAD]);
                 x += PAD;
+                if x >= x1 {
+                    break;
+                }
             }
         }
-        true
     }
 }
 
@@ -83,12 +111,17 @@ impl StrideRow<'_> {
 /// The maximum is kept in a binary tree over the strides' rows, so a row in
 /// which one stride's band changed costs about log2(strides) row maxima
 /// rather than one per stride.
+///
+/// Blocks of `chunk` output rows run in parallel; each starts its strides'
+/// rows afresh, so the result does not depend on `chunk`. A stack of many
+/// slices, already parallel over slices, passes `h` and builds each row
+/// once.
 pub(crate) fn spread_max(
     grids: &[Grid],
     win: usize,
     strides: &[usize],
-    h: usize,
-    w: usize,
+    (h, w): (usize, usize),
+    chunk: usize,
     out: &mut [f32],
 ) {
     debug_assert_eq!(out.len(), h * w);
@@ -96,7 +129,8 @@ pub(crate) fn spread_max(
         .iter()
         .map(|&s| Axis1::new(w, win, s).runs())
         .collect();
-    out.par_chunks_mut(CHUNK * w)
+    let rows_per_task = chunk.max(1);
+    out.par_chunks_mut((rows_per_task * w).max(1))
         .enumerate()
         .for_each(|(c, chunk)| {
             let mut leaves: Vec<StrideRow> = grids
@@ -115,23 +149,71 @@ pub(crate) fn spread_max(
                 .collect();
             let mut tree = Tree::new(leaves.len(), w);
             let mut dirty = vec![false; leaves.len()];
-            let y0 = c * CHUNK;
-            for k in 0..chunk.len() / w {
+            // The current output row; rows whose bands did not change for
+            // any stride are copies of it.
+            let mut root = vec![0.0f32; w];
+            let stream = h * w * 4 >= STREAM_BYTES;
+            let y0 = c * rows_per_task;
+            for (k, row) in chunk.chunks_exact_mut(w).enumerate() {
                 let mut changed = false;
                 for (d, leaf) in dirty.iter_mut().zip(leaves.iter_mut()) {
                     *d = leaf.at(y0 + k);
                     changed |= *d;
                 }
-                if !changed {
-                    // Same band for every stride: a copy of the row above
-                    // (never the chunk's first row, whose bands start unset).
-                    chunk.copy_within((k - 1) * w..k * w, k * w);
-                    continue;
+                // (The chunk's first row always changes: its bands start unset.)
+                if changed {
+                    tree.update(&leaves, &dirty, &mut root);
                 }
-                let row = &mut chunk[k * w..(k + 1) * w];
-                tree.update(&leaves, &dirty, row);
+                write_row(row, &root, stream);
             }
+            finish_writes();
         });
+}
+
+/// Copies a finished row into the output.
+///
+/// The output is written once and not read again here, so on x86-64 the
+/// aligned part goes out by streaming stores: the freshly allocated output
+/// is not read into the cache first only to be overwritten (the map is
+/// bound by memory traffic as much as by arithmetic). [`finish_writes`]
+/// must follow before the output is read.
+/// Small slices are copied plainly: their map may still be in the cache
+/// when the caller reads it.
+#[inline]
+fn write_row(out: &mut [f32], row: &[f32], stream: bool) {
+    if !stream {
+        out.copy_from_slice(row);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_loadu_ps, _mm_stream_ps};
+        let n = out.len().min(row.len());
+        // Floats before the first 16-byte boundary, then groups of four.
+        let head = out.as_ptr().align_offset(16).min(n);
+        out[..head].copy_from_slice(&row[..head]);
+        let body = (n - head) / 4 * 4;
+        for i in (head..head + body).step_by(4) {
+            // SAFETY: SSE2 is part of x86-64; `out[i..i + 4]` lies inside
+            // `out` and starts on a 16-byte boundary, `row[i..i + 4]` inside
+            // `row`.
+            unsafe { _mm_stream_ps(out.as_mut_ptr().add(i), _mm_loadu_ps(row.as_ptr().add(i))) };
+        }
+        out[head + body..n].copy_from_slice(&row[head + body..n]);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    out.copy_from_slice(row);
+}
+
+/// Orders the streaming stores of [`write_row`] before anything that
+/// follows (they are weakly ordered).
+#[inline]
+fn finish_writes() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
 }
 
 /// Row maxima of the strides' rows, level by level: `levels[0]` pairs the
@@ -155,8 +237,26 @@ impl Tree {
         Tree { levels, dirty }
     }
 
+    /// Recomputes the nodes above dirty leaves and the output row `out`.
     #[inline(never)]
     fn update(&mut self, leaves: &[StrideRow], leaf_dirty: &[bool], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.update_avx2(leaves, leaf_dirty, out) };
+        }
+        self.update_impl(leaves, leaf_dirty, out);
+    }
+
+    /// [`Tree::update`] compiled for AVX2 ([`super::simd`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn update_avx2(&mut self, leaves: &[StrideRow], leaf_dirty: &[bool], out: &mut [f32]) {
+        self.update_impl(leaves, leaf_dirty, out);
+    }
+
+    #[inline(always)]
+    fn update_impl(&mut self, leaves: &[StrideRow], leaf_dirty: &[bool], out: &mut [f32]) {
         let w = out.len();
         let leaf = |i: usize| &leaves[i].values[..w];
         if leaves.len() == 1 {
@@ -200,6 +300,7 @@ impl Tree {
 /// their number, is what costs), then each quarter shifted by the total
 /// before it. A range of zero columns still gives two equal prefixes, so a
 /// pixel that only zero-score windows cover is exactly 0.
+#[inline(always)]
 fn prefix_sums(cols: &[f64], prefix: &mut [f64]) {
     let n = cols.len();
     prefix[0] = 0.0;
@@ -236,7 +337,7 @@ fn prefix_sums(cols: &[f64], prefix: &mut [f64]) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn max2(out: &mut [f32], a: &[f32], b: &[f32]) {
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = if x > y { x } else { y };
