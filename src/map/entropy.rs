@@ -14,10 +14,16 @@
 //!   running sums along x (cumulative histograms at every window edge) make
 //!   each window's histogram one difference of two rows.
 //! * A window's entropy is `log2 n - (sum_b c_b log2 c_b) / n`, with
-//!   `c log2 c` from a table ([`Entropy`]).
+//!   `c log2 c` from a table ([`Entropy`]). The difference of the two rows
+//!   is taken 8 or 16 bins at a time with vector instructions, which also
+//!   find the empty groups of 8 bins; only the others are looked up.
+//! * A window at an origin shared by several strides (`x0` on several
+//!   lattices) is the same window in each: it is scored once.
 //!
-//! Counts are exact integers, so nothing depends on the order of the work;
-//! blocks of origins run in parallel, each starting its band from scratch.
+//! Counts are exact integers and each window's sum runs in one fixed order
+//! (that of [`Entropy::of_counts`]), so nothing depends on the order of the
+//! work; blocks of origins run in parallel, each starting its band from
+//! scratch.
 
 use super::Grid;
 use super::lattice::Axis1;

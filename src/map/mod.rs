@@ -19,8 +19,10 @@
 //!    element-wise maximum of the strides' rows.
 //!
 //! Slices are independent and run in parallel, and so do blocks of output
-//! rows; no result depends on how the work is split, so maps are
-//! bit-identical for any number of threads.
+//! rows when there are too few slices; no result depends on how the work is
+//! split, so maps are bit-identical for any number of threads. The hot
+//! loops also run as AVX2 builds where the CPU has them ([`simd`]), with
+//! the same bits.
 
 mod entropy;
 mod lattice;

@@ -18,10 +18,6 @@ use rayon::prelude::*;
 /// Output rows per parallel task when a slice is split between threads.
 pub(crate) const CHUNK: usize = 128;
 
-/// Slices of at least this many output bytes are written by streaming
-/// stores ([`write_row`]).
-const STREAM_BYTES: usize = 1 << 20;
-
 /// Slack after a row buffer, so that runs are filled 16 values at a time.
 const PAD: usize = 16;
 
@@ -125,12 +121,15 @@ pub(crate) fn spread_max(
     out: &mut [f32],
 ) {
     debug_assert_eq!(out.len(), h * w);
+    if h == 0 || w == 0 {
+        return;
+    }
     let col_runs: Vec<Vec<(usize, usize, usize, usize)>> = strides
         .iter()
         .map(|&s| Axis1::new(w, win, s).runs())
         .collect();
     let rows_per_task = chunk.max(1);
-    out.par_chunks_mut((rows_per_task * w).max(1))
+    out.par_chunks_mut(rows_per_task * w)
         .enumerate()
         .for_each(|(c, chunk)| {
             let mut leaves: Vec<StrideRow> = grids
@@ -152,7 +151,6 @@ pub(crate) fn spread_max(
             // The current output row; rows whose bands did not change for
             // any stride are copies of it.
             let mut root = vec![0.0f32; w];
-            let stream = h * w * 4 >= STREAM_BYTES;
             let y0 = c * rows_per_task;
             for (k, row) in chunk.chunks_exact_mut(w).enumerate() {
                 let mut changed = false;
@@ -164,56 +162,9 @@ pub(crate) fn spread_max(
                 if changed {
                     tree.update(&leaves, &dirty, &mut root);
                 }
-                write_row(row, &root, stream);
+                row.copy_from_slice(&root);
             }
-            finish_writes();
         });
-}
-
-/// Copies a finished row into the output.
-///
-/// The output is written once and not read again here, so on x86-64 the
-/// aligned part goes out by streaming stores: the freshly allocated output
-/// is not read into the cache first only to be overwritten (the map is
-/// bound by memory traffic as much as by arithmetic). [`finish_writes`]
-/// must follow before the output is read.
-/// Small slices are copied plainly: their map may still be in the cache
-/// when the caller reads it.
-#[inline]
-fn write_row(out: &mut [f32], row: &[f32], stream: bool) {
-    if !stream {
-        out.copy_from_slice(row);
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_loadu_ps, _mm_stream_ps};
-        let n = out.len().min(row.len());
-        // Floats before the first 16-byte boundary, then groups of four.
-        let head = out.as_ptr().align_offset(16).min(n);
-        out[..head].copy_from_slice(&row[..head]);
-        let body = (n - head) / 4 * 4;
-        for i in (head..head + body).step_by(4) {
-            // SAFETY: SSE2 is part of x86-64; `out[i..i + 4]` lies inside
-            // `out` and starts on a 16-byte boundary, `row[i..i + 4]` inside
-            // `row`.
-            unsafe { _mm_stream_ps(out.as_mut_ptr().add(i), _mm_loadu_ps(row.as_ptr().add(i))) };
-        }
-        out[head + body..n].copy_from_slice(&row[head + body..n]);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    out.copy_from_slice(row);
-}
-
-/// Orders the streaming stores of [`write_row`] before anything that
-/// follows (they are weakly ordered).
-#[inline]
-fn finish_writes() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE is part of x86-64.
-    unsafe {
-        std::arch::x86_64::_mm_sfence()
-    };
 }
 
 /// Row maxima of the strides' rows, level by level: `levels[0]` pairs the
