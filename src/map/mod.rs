@@ -19,16 +19,19 @@
 //!    element-wise maximum of the strides' rows.
 //!
 //! Slices are independent and run in parallel, and so do blocks of output
-//! rows; no result depends on how the work is split, so maps are
-//! bit-identical for any number of threads.
+//! rows when there are too few slices; no result depends on how the work is
+//! split, so maps are bit-identical for any number of threads. The hot
+//! loops also run as AVX2 builds where the CPU has them ([`simd`]), with
+//! the same bits.
 
 mod entropy;
 mod lattice;
+pub(crate) mod simd;
 mod spread;
 mod sums;
 
 use crate::error::{Error, Result};
-use crate::measure::{Measure, entropy_bins};
+use crate::measure::{EntropyBins, Measure};
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
 use ndarray::{Array3, ArrayView2, ArrayViewMut3, Axis};
@@ -147,41 +150,86 @@ pub fn focus_map_into(
     }
     let counter = Counter::new(progress, part.dim().0 as u64);
     counter.check()?;
+    let binner = (params.measure == Measure::Entropy).then(|| EntropyBins::new(&part, range));
+    // Slices run in parallel; split a slice's rows between threads too only
+    // when there are too few slices to keep every thread busy (splitting
+    // costs each block a fresh start).
+    let (z, h) = (part.dim().0, part.dim().1);
+    let chunk = if z < 2 * rayon::current_num_threads() {
+        spread::CHUNK
+    } else {
+        h
+    };
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .try_for_each(|(k, mut slice_out)| {
             counter.check()?;
             let (h, w) = slice_out.dim();
-            let cpu = || { let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 }; unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) }; t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 * 1e-6 };
+            let cpu = || {
+                let mut t = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+                t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 * 1e-6
+            };
             let t0 = cpu();
-            let grids = slice_grids(&part, k, range, params);
+            let grids = slice_grids(&part, k, range, binner.as_ref(), params);
             let t1 = cpu();
             match slice_out.as_slice_mut() {
-                Some(o) => spread::spread_max(&grids, params.window, &params.strides, h, w, o),
+                Some(o) => {
+                    spread::spread_max(&grids, params.window, &params.strides, (h, w), chunk, o)
+                }
                 None => {
                     let mut o = vec![0.0f32; h * w];
-                    spread::spread_max(&grids, params.window, &params.strides, h, w, &mut o);
+                    spread::spread_max(
+                        &grids,
+                        params.window,
+                        &params.strides,
+                        (h, w),
+                        chunk,
+                        &mut o,
+                    );
                     for (d, s) in slice_out.iter_mut().zip(&o) {
                         *d = *s;
                     }
                 }
             }
             if std::env::var_os("INFOCUS_PROF").is_some() {
-                eprintln!("slice {k}: grids {:.2} ms, spread {:.2} ms", t1 - t0, cpu() - t1);
+                eprintln!(
+                    "slice {k}: grids {:.2} ms, spread {:.2} ms",
+                    t1 - t0,
+                    cpu() - t1
+                );
             }
             counter.add(1)
         })
 }
 
-/// The window-score grids of slice `k`, one per stride.
-fn slice_grids(stack: &StackView, k: usize, range: (f64, f64), p: &MapParams) -> Vec<Grid> {
+/// The window-score grids of slice `k`, one per stride; `binner` is the
+/// stack's entropy bins over `range` when the measure is entropy.
+fn slice_grids(
+    stack: &StackView,
+    k: usize,
+    range: (f64, f64),
+    binner: Option<&EntropyBins>,
+    p: &MapParams,
+) -> Vec<Grid> {
     fn ints<P: Pixel>(img: ArrayView2<P>, p: &MapParams) -> Vec<Grid> {
         sum_grids::<P, Int>(img, p.measure, p.window, &p.strides, 0)
     }
     match (p.measure, stack) {
         (Measure::Entropy, _) => {
-            let bins = entropy_bins(stack, k, range);
+            let fallback;
+            let binner = match binner {
+                Some(b) => b,
+                None => {
+                    fallback = EntropyBins::new(stack, range);
+                    &fallback
+                }
+            };
+            let bins = binner.of_slice(stack, k);
             entropy::entropy_grids(bins.view(), p.window, &p.strides)
         }
         (_, StackView::U8(a)) => ints(a.index_axis(Axis(0), k), p),
@@ -245,6 +293,42 @@ mod tests {
                 (f - v).abs() <= 1e-6 * v.abs().max(1e-30),
                 "({y},{x}): {f} vs {v}"
             );
+        }
+    }
+
+    /// The AVX2 and the baseline builds of the hot loops give the same bits,
+    /// for every measure and pixel type, on one slice (rows split between
+    /// threads) and on many (one task per slice).
+    #[test]
+    fn avx2_and_baseline_maps_are_identical() {
+        let px = |z: usize, y: usize, x: usize| (z * 7919 + y * 131 + x * 31 + y * x * 17) % 65521;
+        for z in [1, 9] {
+            let dim = (z, 150, 170);
+            let stacks = [
+                Stack::U8(Array3::from_shape_fn(dim, |(k, y, x)| {
+                    (px(k, y, x) % 256) as u8
+                })),
+                Stack::U16(Array3::from_shape_fn(dim, |(k, y, x)| px(k, y, x) as u16)),
+                Stack::F32(Array3::from_shape_fn(dim, |(k, y, x)| {
+                    px(k, y, x) as f32 * 0.37
+                })),
+            ];
+            for stack in &stacks {
+                for m in Measure::ALL {
+                    let p = MapParams {
+                        measure: m,
+                        window: 40,
+                        strides: vec![4, 6, 9, 13],
+                    };
+                    let run = |on: bool| {
+                        simd::force_avx2(on);
+                        let map = focus_map(stack.view(), &p, &Progress::none()).unwrap();
+                        map.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+                    };
+                    let (base, avx2) = (run(false), run(true));
+                    assert!(base == avx2, "{m:?} {:?} differs", stack.dim());
+                }
+            }
         }
     }
 

@@ -15,11 +15,11 @@ use super::Grid;
 use super::lattice::Axis1;
 use rayon::prelude::*;
 
-/// Output rows per parallel task.
-const CHUNK: usize = 128;
+/// Output rows per parallel task when a slice is split between threads.
+pub(crate) const CHUNK: usize = 128;
 
-/// Slack after a row buffer, so that runs are filled 8 values at a time.
-const PAD: usize = 8;
+/// Slack after a row buffer, so that runs are filled 16 values at a time.
+const PAD: usize = 16;
 
 /// The current row of one stride's map, rebuilt when its band changes.
 struct StrideRow<'a> {
@@ -35,13 +35,34 @@ struct StrideRow<'a> {
 
 impl StrideRow<'_> {
     /// Moves to output row `y`; says whether the row's values changed.
-    #[inline(never)]
+    #[inline]
     fn at(&mut self, y: usize) -> bool {
         let band = self.rows.cover(y);
         if self.band == Some(band) {
             return false;
         }
         self.band = Some(band);
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            unsafe { self.rebuild_avx2(band) };
+            return true;
+        }
+        self.rebuild(band);
+        true
+    }
+
+    /// [`StrideRow::rebuild`] compiled for AVX2 ([`super::simd`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn rebuild_avx2(&mut self, band: (usize, usize)) {
+        self.rebuild(band);
+    }
+
+    /// The row's values for the band of window rows `band`.
+    #[inline(always)]
+    fn rebuild(&mut self, band: (usize, usize)) {
         let (ilo, ihi) = band;
         let nx = self.grid.nx;
         let g = &self.grid.v;
@@ -64,15 +85,18 @@ impl StrideRow<'_> {
             } else {
                 0.0
             };
-            // Runs are short (about s / 2): store 8 at a time; what spills
-            // past the run is overwritten by the next one (or lands in PAD).
+            // Runs are short (about s / 2, never empty): store 16 at a
+            // time, most runs in one go; what spills past the run is
+            // overwritten by the next one (or lands in PAD).
             let mut x = x0;
-            while x < x1 {
+            loop {
                 values[x..x + PAD].copy_from_slice(&[v; PAD]);
                 x += PAD;
+                if x >= x1 {
+                    break;
+                }
             }
         }
-        true
     }
 }
 
@@ -83,20 +107,29 @@ impl StrideRow<'_> {
 /// The maximum is kept in a binary tree over the strides' rows, so a row in
 /// which one stride's band changed costs about log2(strides) row maxima
 /// rather than one per stride.
+///
+/// Blocks of `chunk` output rows run in parallel; each starts its strides'
+/// rows afresh, so the result does not depend on `chunk`. A stack of many
+/// slices, already parallel over slices, passes `h` and builds each row
+/// once.
 pub(crate) fn spread_max(
     grids: &[Grid],
     win: usize,
     strides: &[usize],
-    h: usize,
-    w: usize,
+    (h, w): (usize, usize),
+    chunk: usize,
     out: &mut [f32],
 ) {
     debug_assert_eq!(out.len(), h * w);
+    if h == 0 || w == 0 {
+        return;
+    }
     let col_runs: Vec<Vec<(usize, usize, usize, usize)>> = strides
         .iter()
         .map(|&s| Axis1::new(w, win, s).runs())
         .collect();
-    out.par_chunks_mut(CHUNK * w)
+    let rows_per_task = chunk.max(1);
+    out.par_chunks_mut(rows_per_task * w)
         .enumerate()
         .for_each(|(c, chunk)| {
             let mut leaves: Vec<StrideRow> = grids
@@ -115,21 +148,21 @@ pub(crate) fn spread_max(
                 .collect();
             let mut tree = Tree::new(leaves.len(), w);
             let mut dirty = vec![false; leaves.len()];
-            let y0 = c * CHUNK;
-            for k in 0..chunk.len() / w {
+            // The current output row; rows whose bands did not change for
+            // any stride are copies of it.
+            let mut root = vec![0.0f32; w];
+            let y0 = c * rows_per_task;
+            for (k, row) in chunk.chunks_exact_mut(w).enumerate() {
                 let mut changed = false;
                 for (d, leaf) in dirty.iter_mut().zip(leaves.iter_mut()) {
                     *d = leaf.at(y0 + k);
                     changed |= *d;
                 }
-                if !changed {
-                    // Same band for every stride: a copy of the row above
-                    // (never the chunk's first row, whose bands start unset).
-                    chunk.copy_within((k - 1) * w..k * w, k * w);
-                    continue;
+                // (The chunk's first row always changes: its bands start unset.)
+                if changed {
+                    tree.update(&leaves, &dirty, &mut root);
                 }
-                let row = &mut chunk[k * w..(k + 1) * w];
-                tree.update(&leaves, &dirty, row);
+                row.copy_from_slice(&root);
             }
         });
 }
@@ -155,8 +188,26 @@ impl Tree {
         Tree { levels, dirty }
     }
 
+    /// Recomputes the nodes above dirty leaves and the output row `out`.
     #[inline(never)]
     fn update(&mut self, leaves: &[StrideRow], leaf_dirty: &[bool], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.update_avx2(leaves, leaf_dirty, out) };
+        }
+        self.update_impl(leaves, leaf_dirty, out);
+    }
+
+    /// [`Tree::update`] compiled for AVX2 ([`super::simd`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn update_avx2(&mut self, leaves: &[StrideRow], leaf_dirty: &[bool], out: &mut [f32]) {
+        self.update_impl(leaves, leaf_dirty, out);
+    }
+
+    #[inline(always)]
+    fn update_impl(&mut self, leaves: &[StrideRow], leaf_dirty: &[bool], out: &mut [f32]) {
         let w = out.len();
         let leaf = |i: usize| &leaves[i].values[..w];
         if leaves.len() == 1 {
@@ -200,6 +251,7 @@ impl Tree {
 /// their number, is what costs), then each quarter shifted by the total
 /// before it. A range of zero columns still gives two equal prefixes, so a
 /// pixel that only zero-score windows cover is exactly 0.
+#[inline(always)]
 fn prefix_sums(cols: &[f64], prefix: &mut [f64]) {
     let n = cols.len();
     prefix[0] = 0.0;
@@ -236,7 +288,7 @@ fn prefix_sums(cols: &[f64], prefix: &mut [f64]) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn max2(out: &mut [f32], a: &[f32], b: &[f32]) {
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = if x > y { x } else { y };

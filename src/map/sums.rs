@@ -178,7 +178,11 @@ fn span(o: usize, e: usize, k: usize, step: usize, tlen: usize) -> (usize, usize
     if step == 1 {
         // Anchors o ..= e - k.
         let end = (e + 1).saturating_sub(k);
-        if end > o { (o, end) } else { (o.min(tlen), o.min(tlen)) }
+        if end > o {
+            (o, end)
+        } else {
+            (o.min(tlen), o.min(tlen))
+        }
     } else {
         // Blocks at o, o + 2, ... lying inside: floor((e - o) / 2) of them.
         let nb = (e - o) / 2;
@@ -243,7 +247,10 @@ impl<A: WindowSum> TermSweep<A> {
             cols,
             events,
             next: 0,
-            colsum: [vec![A::ZERO; tw], vec![A::ZERO; if step == 2 { tw } else { 0 }]],
+            colsum: [
+                vec![A::ZERO; tw],
+                vec![A::ZERO; if step == 2 { tw } else { 0 }],
+            ],
             out,
         }
     }
@@ -256,10 +263,29 @@ impl<A: WindowSum> TermSweep<A> {
 
     /// Reads the window edges at integral position `r` (before term row `r`
     /// is added), using `prefix` as scratch.
+    #[inline]
     fn edges(&mut self, r: usize, prefix: &mut [A]) {
         if !self.has_edges(r) {
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.edges_avx2(r, prefix) };
+        }
+        self.edges_impl(r, prefix);
+    }
+
+    /// [`TermSweep::edges`] compiled for AVX2 ([`super::simd`]).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn edges_avx2(&mut self, r: usize, prefix: &mut [A]) {
+        self.edges_impl(r, prefix);
+    }
+
+    #[inline(always)]
+    fn edges_impl(&mut self, r: usize, prefix: &mut [A]) {
         let tw = self.tw;
         let prefix = &mut prefix[..tw + 2];
         // prefix[c] = sum of the column sums left of c (of c's parity for
@@ -287,7 +313,7 @@ impl<A: WindowSum> TermSweep<A> {
 
     /// Adds (bottom edges) or starts (top edges) the sums of the windows with
     /// an edge at `r`, from the integral row `prefix`.
-    #[inline]
+    #[inline(always)]
     fn sample(&mut self, r: usize, prefix: &[A]) {
         while let Some(&(_, bottom, si, i)) = self.events.get(self.next).filter(|e| e.0 == r) {
             self.next += 1;
@@ -309,8 +335,37 @@ impl<A: WindowSum> TermSweep<A> {
 
 /// The sums of every term of `m` over every window of every stride:
 /// `[term][stride]`, row-major windows.
+/// The AVX2 build of the sweep where the CPU has it ([`super::simd`]).
 #[inline(never)]
 fn window_sums<P: Pixel, D: Domain>(
+    img: ArrayView2<P>,
+    m: Measure,
+    win: usize,
+    strides: &[usize],
+    offset: D::N,
+) -> Vec<Vec<Vec<D::A>>> {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { window_sums_avx2::<P, D>(img, m, win, strides, offset) };
+    }
+    window_sums_impl::<P, D>(img, m, win, strides, offset)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn window_sums_avx2<P: Pixel, D: Domain>(
+    img: ArrayView2<P>,
+    m: Measure,
+    win: usize,
+    strides: &[usize],
+    offset: D::N,
+) -> Vec<Vec<Vec<D::A>>> {
+    window_sums_impl::<P, D>(img, m, win, strides, offset)
+}
+
+#[inline(always)]
+fn window_sums_impl<P: Pixel, D: Domain>(
     img: ArrayView2<P>,
     m: Measure,
     win: usize,
@@ -357,8 +412,16 @@ fn window_sums<P: Pixel, D: Domain>(
                     *b = b.add(D::acc(v2));
                 };
                 match row.as_slice() {
-                    Some(px) => c0.iter_mut().zip(c1.iter_mut()).zip(px).for_each(|(ab, &p)| add(ab, p)),
-                    None => c0.iter_mut().zip(c1.iter_mut()).zip(row.iter()).for_each(|(ab, &p)| add(ab, p)),
+                    Some(px) => c0
+                        .iter_mut()
+                        .zip(c1.iter_mut())
+                        .zip(px)
+                        .for_each(|(ab, &p)| add(ab, p)),
+                    None => c0
+                        .iter_mut()
+                        .zip(c1.iter_mut())
+                        .zip(row.iter())
+                        .for_each(|(ab, &p)| add(ab, p)),
                 }
             }
         }

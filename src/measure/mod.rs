@@ -30,7 +30,7 @@ mod sums;
 mod terms;
 
 pub use sums::{Compensated, WindowSum};
-pub(crate) use terms::{Entropy, Num, TermSpec, add_term_row, entropy_bins, term_specs};
+pub(crate) use terms::{Entropy, EntropyBins, Num, TermSpec, add_term_row, term_specs};
 
 use crate::error::Error;
 use std::fmt;

@@ -26,6 +26,7 @@ pub trait WindowSum: Copy + Send + Sync + 'static {
         }
     }
     /// Running sums: `out[k] = v[0] + ... + v[k]` (`out` as long as `v`).
+    #[inline(always)]
     fn prefix_sums(v: &[Self], out: &mut [Self]) {
         let mut run = Self::ZERO;
         for (o, &x) in out.iter_mut().zip(v) {
@@ -40,6 +41,7 @@ impl WindowSum for i64 {
     /// Two running sums at once (the halves), then the first half's total
     /// added onto the second: wrapping addition is associative, so the
     /// result is the same as one running sum, in about half the time.
+    #[inline(always)]
     fn prefix_sums(v: &[Self], out: &mut [Self]) {
         let n = v.len().min(out.len());
         let half = n / 2;
