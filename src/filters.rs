@@ -186,39 +186,7 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
     *m
 }
 
-/// Median filter over the (2r+1)^2 box restricted to pixels where `keep` is
-/// set: depth is smoothed within the specimen without bleeding across its edge.
-pub(crate) fn masked_median(img: ArrayView2<f32>, keep: ArrayView2<bool>, r: usize) -> Array2<f32> {
-    let (h, w) = img.dim();
-    let mut out = img.to_owned();
-    if r == 0 {
-        return out;
-    }
-    // Rows in parallel: each value is computed the same way on any thread.
-    out.axis_iter_mut(ndarray::Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(y, mut row)| {
-            let mut buf: Vec<f32> = Vec::with_capacity((2 * r + 1).pow(2));
-            for x in 0..w {
-                if !keep[(y, x)] {
-                    continue;
-                }
-                buf.clear();
-                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
-                    for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
-                        if keep[(yy, xx)] {
-                            buf.push(img[(yy, xx)]);
-                        }
-                    }
-                }
-                let mid = buf.len() / 2;
-                let (_, m, _) = buf.select_nth_unstable_by(mid, f32::total_cmp);
-                row[x] = *m;
-            }
-        });
-    out
-}
+pub(crate) use crate::median::masked_median;
 
 #[cfg(test)]
 mod tests {

@@ -151,6 +151,28 @@ impl BandParams {
     }
 }
 
+/// Wall-clock times of the preset's stages on stderr when `INFOCUS_PROF` is
+/// set: the profile that says where the time goes, without a profiler.
+struct Stages {
+    start: Option<std::time::Instant>,
+}
+
+impl Stages {
+    fn new() -> Self {
+        Stages {
+            start: std::env::var_os("INFOCUS_PROF").map(|_| std::time::Instant::now()),
+        }
+    }
+
+    /// Prints the time since the last stage ended and starts the next.
+    fn end(&mut self, stage: &str) {
+        if let Some(t) = &mut self.start {
+            eprintln!("default preset: {stage:<22} {:7.2} ms", t.elapsed().as_secs_f64() * 1e3);
+            *t = std::time::Instant::now();
+        }
+    }
+}
+
 /// A slice as a row-major f32 image.
 fn slice_f32(stack: &StackView, k: usize) -> Vec<f32> {
     match stack {
@@ -265,6 +287,7 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     let (z, h, w) = stack.dim();
     let counter = Counter::new(progress, 2 * z as u64);
     counter.check()?;
+    let mut lap = Stages::new();
     // The noise model, from every slice.
     let per_slice: Vec<(Vec<(f64, f64)>, f32)> = (0..z)
         .into_par_iter()
@@ -276,10 +299,12 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
             Ok((noise_samples(&img, h, w), top))
         })
         .collect::<Result<_>>()?;
+    lap.end("noise samples");
     let top = per_slice.iter().fold(0f32, |m, s| m.max(s.1));
     let mut noise = NoiseModel::fit(per_slice.into_iter().flat_map(|(n, _)| n).collect());
     // A noise-free stack still needs a floor to measure contrast against.
     noise.a = noise.a.max(1e-12 * f64::from(top).powi(2)).max(1e-30);
+    lap.end("noise model fit");
     let gains = band_noise_gains();
     // Every band's score of every slice.
     let bands: Vec<Vec<Vec<f32>>> = (0..z)
@@ -292,6 +317,7 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
         })
         .collect::<Result<_>>()?;
 
+    lap.end("band scores");
     // Per pixel: the band with the highest best score, its curve and peak.
     let n = h * w;
     let per_pixel: Vec<(u8, f32, f32)> = (0..n)
@@ -326,6 +352,7 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
                 *o = s[pp.0 as usize][i];
             }
         });
+    lap.end("best band and depth");
     let depth = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.1).collect()).expect("shape");
     let peak = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.2).collect()).expect("shape");
     Ok(Analysis {
@@ -749,16 +776,22 @@ pub fn segment_details(
     p: &BandParams,
     progress: &Progress,
 ) -> Result<(Segmentation, Details)> {
+    let mut lap = Stages::new();
     let a = analyse(stack, p, progress)?;
+    lap.end("(analysis total)");
     let (z, h, w) = stack.dim();
     let reach = box_radius(p, BANDS[BANDS.len() - 1].2) + 2 * BANDS[BANDS.len() - 1].1 as usize;
     let max_hole = (2 * reach).pow(2);
     let mut candidate = specimen_mask(&a, p);
     fill_holes(&mut candidate, max_hole);
+    lap.end("candidate specimen");
     let near = masked_median(a.depth.view(), candidate.view(), p.smoothing.min(NEAR_RADIUS));
+    lap.end("near-depth median");
     let mut specimen = refine_specimen(&stack, &candidate, &near, a.noise, reach, (2 * p.radius + 1).pow(2) * 4, p.radius / 2 + 3);
     remove_small(&mut specimen, (2 * p.radius + 1).pow(2));
+    lap.end("refine specimen");
     let depth = masked_median(a.depth.view(), specimen.view(), p.smoothing);
+    lap.end("depth median");
     let dof = match p.dof {
         Some(d) => d,
         None => match blur_growth(&stack, &depth, &specimen, a.noise) {
@@ -767,6 +800,7 @@ pub fn segment_details(
         }
         .clamp(0.5, 2.0 * z as f64),
     };
+    lap.end("depth of field");
     let mut mask = Array3::<u8>::zeros((z, h, w));
     for (k, mut m) in mask.axis_iter_mut(Axis(0)).enumerate() {
         Zip::from(&mut m)
@@ -779,6 +813,7 @@ pub fn segment_details(
             });
     }
     let depth_idx = depth.mapv(|d| d.round().clamp(0.0, (z - 1) as f32) as u16);
+    lap.end("masks");
     Ok((
         Segmentation {
             map: a.score,
