@@ -325,8 +325,23 @@ pub(crate) fn box_mean_sampled(img: &[f64], h: usize, w: usize, r: usize, step: 
 /// [`box_mean`] of a row-major f32 image, f32 out (sums kept in f64 so the
 /// running sums do not drift). Same values as `box_mean` up to f32 rounding.
 pub(crate) fn box_mean_f32(src: &[f32], h: usize, w: usize, r: usize) -> Vec<f32> {
+    let mut out = vec![0f32; h * w];
+    box_mean_f32_into(src, h, w, r, &mut Vec::new(), &mut out);
+    out
+}
+
+/// [`box_mean_f32`] into `out`, with `rows` as scratch: the default preset
+/// takes four box means of every slice, and fresh buffers each time cost
+/// more in page faults than the sums themselves.
+pub(crate) fn box_mean_f32_into(src: &[f32], h: usize, w: usize, r: usize, rows: &mut Vec<f64>, out: &mut [f32]) {
     assert_eq!(src.len(), h * w);
-    let mut rows = vec![0.0f64; h * w];
+    assert_eq!(out.len(), h * w);
+    rows.resize(h * w + 2 * w, 0.0);
+    let (rows, rest) = rows.split_at_mut(h * w);
+    let (acc, inv_cols) = rest.split_at_mut(w);
+    for (x, c) in inv_cols.iter_mut().enumerate() {
+        *c = 1.0 / ((x + r + 1).min(w) - x.saturating_sub(r)) as f64;
+    }
     for (row_in, row_out) in src.chunks_exact(w.max(1)).zip(rows.chunks_exact_mut(w.max(1))) {
         // Sliding window sum along the row.
         let mut s = 0.0f64;
@@ -343,14 +358,10 @@ pub(crate) fn box_mean_f32(src: &[f32], h: usize, w: usize, r: usize) -> Vec<f32
             row_out[x] = s;
         }
     }
-    let inv_cols: Vec<f64> = (0..w)
-        .map(|x| 1.0 / ((x + r + 1).min(w) - x.saturating_sub(r)) as f64)
-        .collect();
-    let mut acc = vec![0.0f64; w];
+    acc.fill(0.0);
     for row in rows.chunks_exact(w.max(1)).take(r.min(h)) {
         acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
     }
-    let mut out = vec![0f32; h * w];
     for (y, o) in out.chunks_exact_mut(w.max(1)).enumerate() {
         if y + r < h {
             let add = &rows[(y + r) * w..(y + r + 1) * w];
@@ -361,21 +372,29 @@ pub(crate) fn box_mean_f32(src: &[f32], h: usize, w: usize, r: usize) -> Vec<f32
             acc.iter_mut().zip(sub).for_each(|(a, &v)| *a -= v);
         }
         let inv_rows = 1.0 / ((y + r + 1).min(h) - y.saturating_sub(r)) as f64;
-        for ((o, &a), &c) in o.iter_mut().zip(&acc).zip(&inv_cols) {
+        for ((o, &a), &c) in o.iter_mut().zip(acc.iter()).zip(inv_cols.iter()) {
             *o = (a * (inv_rows * c)) as f32;
         }
     }
-    out
 }
 
 /// [`gaussian_blur`] on the calling thread (for work already split by slice):
 /// the same operations in the same order, so the same values.
 pub(crate) fn gaussian_blur_seq(src: &[f32], h: usize, w: usize, sigma: f64) -> Vec<f32> {
+    let mut dst = vec![0f32; h * w];
+    gaussian_blur_into(src, h, w, &kernel(sigma), &mut Vec::new(), &mut dst);
+    dst
+}
+
+/// [`gaussian_blur_seq`] with kernel `k` into `dst`, with `tmp` as scratch
+/// (reused from slice to slice by the default preset).
+pub(crate) fn gaussian_blur_into(src: &[f32], h: usize, w: usize, k: &[f32], tmp: &mut Vec<f32>, dst: &mut [f32]) {
     assert_eq!(src.len(), h * w);
-    let k = kernel(sigma);
+    assert_eq!(dst.len(), h * w);
     let r = k.len() / 2;
-    let mut tmp = vec![0f32; h * w];
-    let mut padded = vec![0f32; w + 2 * r];
+    tmp.clear();
+    tmp.resize(h * w + w + 2 * r, 0.0);
+    let (tmp, padded) = tmp.split_at_mut(h * w);
     for (out, row) in tmp.chunks_exact_mut(w.max(1)).zip(src.chunks_exact(w.max(1))) {
         for (i, p) in padded.iter_mut().enumerate() {
             *p = row[reflect(i as isize - r as isize, w)];
@@ -386,7 +405,7 @@ pub(crate) fn gaussian_blur_seq(src: &[f32], h: usize, w: usize, sigma: f64) -> 
             }
         }
     }
-    let mut dst = vec![0f32; h * w];
+    dst.fill(0.0);
     for (y, out) in dst.chunks_exact_mut(w.max(1)).enumerate() {
         for (j, &kj) in k.iter().enumerate() {
             let yy = reflect(y as isize + j as isize - r as isize, h);
@@ -395,5 +414,4 @@ pub(crate) fn gaussian_blur_seq(src: &[f32], h: usize, w: usize, sigma: f64) -> 
             }
         }
     }
-    dst
 }

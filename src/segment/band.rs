@@ -41,7 +41,7 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_max, box_mean_f32, box_mean_sampled, gaussian_blur_seq, kernel, masked_median, median,
+    NoiseModel, box_max, box_mean_f32, box_mean_f32_into, box_mean_sampled, gaussian_blur_into, gaussian_blur_seq, kernel, masked_median, median,
     remove_small,
 };
 use crate::progress::{Counter, Progress};
@@ -237,36 +237,111 @@ fn band_noise_gains() -> Vec<f64> {
         .collect()
 }
 
-/// Each band's score (excess of local band energy over the noise's) for
-/// one slice, row-major H x W per band.
-fn band_scores(img: &[f32], h: usize, w: usize, p: &BandParams, noise: NoiseModel, gains: &[f64]) -> Vec<Vec<f32>> {
-    let mut cache: Vec<(f64, Vec<f32>)> = Vec::new();
-    for &(inner, outer, _) in &BANDS {
-        for s in [inner, outer] {
-            if !cache.iter().any(|(c, _)| *c == s) {
-                cache.push((s, blur(img, h, w, s)));
-            }
+/// The distinct blur widths the bands need (0: the image itself).
+fn band_sigmas() -> Vec<f64> {
+    let mut sigmas: Vec<f64> = Vec::new();
+    for s in BANDS.iter().flat_map(|&(inner, outer, _)| [inner, outer]) {
+        if !sigmas.contains(&s) {
+            sigmas.push(s);
         }
     }
-    let get = |s: f64| &cache.iter().find(|(c, _)| *c == s).expect("cached").1;
-    // Local brightness, for the noise's variance there.
-    let mean = box_mean_f32(img, h, w, p.radius);
-    BANDS
-        .iter()
-        .zip(gains)
-        .map(|(&(inner, outer, rel), &gain)| {
-            let (a, b) = (get(inner), get(outer));
-            let sq: Vec<f32> = a.iter().zip(b).map(|(&a, &b)| (a - b) * (a - b)).collect();
-            let r = box_radius(p, rel);
-            let energy = box_mean_f32(&sq, h, w, r);
-            let (na, nb) = ((noise.a * gain) as f32, (noise.b * gain) as f32);
-            energy
-                .iter()
-                .zip(&mean)
-                .map(|(&e, &m)| e / (na + nb * m.max(0.0)) - 1.0)
-                .collect()
-        })
-        .collect()
+    sigmas
+}
+
+/// Per-thread buffers of [`band_scores_into`], reused from slice to slice:
+/// a dozen fresh image-sized buffers per slice cost more in page faults and
+/// zeroing than the filters themselves.
+#[derive(Default)]
+struct BandScratch {
+    /// The slice as f32.
+    img: Vec<f32>,
+    /// Its blur at each of [`band_sigmas`] but 0.
+    blurs: Vec<Vec<f32>>,
+    /// Local brightness, for the noise's variance there.
+    mean: Vec<f32>,
+    /// Squared band-pass, then its box mean.
+    sq: Vec<f32>,
+    energy: Vec<f32>,
+    /// Scratch of the blurs and box means.
+    tmp: Vec<f32>,
+    sums: Vec<f64>,
+}
+
+/// Each band's score (excess of local band energy over the noise's) of
+/// slice `k`, into `out` (row-major H x W per band, bands one after another).
+#[allow(clippy::too_many_arguments)]
+fn band_scores_into(
+    stack: &StackView,
+    k: usize,
+    p: &BandParams,
+    noise: NoiseModel,
+    gains: &[f64],
+    kernels: &[(f64, Vec<f32>)],
+    s: &mut BandScratch,
+    out: &mut [f32],
+) {
+    let (_, h, w) = stack.dim();
+    let n = h * w;
+    s.img = slice_f32(stack, k);
+    s.blurs.resize_with(kernels.len(), Vec::new);
+    for ((_, kern), b) in kernels.iter().zip(s.blurs.iter_mut()) {
+        b.resize(n, 0.0);
+        gaussian_blur_into(&s.img, h, w, kern, &mut s.tmp, b);
+    }
+    s.mean.resize(n, 0.0);
+    box_mean_f32_into(&s.img, h, w, p.radius, &mut s.sums, &mut s.mean);
+    s.sq.resize(n, 0.0);
+    s.energy.resize(n, 0.0);
+    for ((&(inner, outer, rel), &gain), out) in BANDS.iter().zip(gains).zip(out.chunks_exact_mut(n)) {
+        let get = |sigma: f64| match kernels.iter().position(|(c, _)| *c == sigma) {
+            Some(i) => &s.blurs[i],
+            None => &s.img,
+        };
+        let (a, b) = (get(inner), get(outer));
+        for ((q, &a), &b) in s.sq.iter_mut().zip(a).zip(b) {
+            *q = (a - b) * (a - b);
+        }
+        box_mean_f32_into(&s.sq, h, w, box_radius(p, rel), &mut s.sums, &mut s.energy);
+        let (na, nb) = ((noise.a * gain) as f32, (noise.b * gain) as f32);
+        for ((o, &e), &m) in out.iter_mut().zip(&s.energy).zip(&s.mean) {
+            *o = e / (na + nb * m.max(0.0)) - 1.0;
+        }
+    }
+}
+
+/// Per pixel, the band whose best score over the slices is highest (the
+/// first on ties), the slice of that best score (the first on ties) and the
+/// score; `bands` is laid out slice, band, pixel. Pixels run in blocks so
+/// that the loops over slices read memory in order and vectorise.
+fn best_bands(bands: &[f32], z: usize, n: usize) -> Vec<(u8, u16, f32)> {
+    const BLOCK: usize = 2048;
+    let nb = BANDS.len();
+    let mut best = vec![(0u8, 0u16, f32::NEG_INFINITY); n];
+    best.par_chunks_mut(BLOCK).enumerate().for_each(|(c, best)| {
+        let i0 = c * BLOCK;
+        let len = best.len();
+        let mut top = vec![f32::NEG_INFINITY; len];
+        let mut arg = vec![0u16; len];
+        for b in 0..nb {
+            top.fill(f32::NEG_INFINITY);
+            arg.fill(0);
+            for k in 0..z {
+                let s = &bands[(k * nb + b) * n + i0..][..len];
+                for ((t, a), &v) in top.iter_mut().zip(arg.iter_mut()).zip(s) {
+                    if v > *t {
+                        *t = v;
+                        *a = k as u16;
+                    }
+                }
+            }
+            for ((o, &t), &a) in best.iter_mut().zip(&top).zip(&arg) {
+                if t > o.2 {
+                    *o = (b as u8, a, t);
+                }
+            }
+        }
+    });
+    best
 }
 
 /// Everything the preset derives from the stack before thresholding.
@@ -306,50 +381,46 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     noise.a = noise.a.max(1e-12 * f64::from(top).powi(2)).max(1e-30);
     lap.end("noise model fit");
     let gains = band_noise_gains();
-    // Every band's score of every slice.
-    let bands: Vec<Vec<Vec<f32>>> = (0..z)
-        .into_par_iter()
-        .map(|k| {
-            counter.check()?;
-            let s = band_scores(&slice_f32(&stack, k), h, w, p, noise, &gains);
-            counter.add(1)?;
-            Ok(s)
-        })
-        .collect::<Result<_>>()?;
-
-    lap.end("band scores");
-    // Per pixel: the band with the highest best score, its curve and peak.
+    let kernels: Vec<(f64, Vec<f32>)> = band_sigmas()
+        .into_iter()
+        .filter(|&s| s > 0.0)
+        .map(|s| (s, kernel(s)))
+        .collect();
+    // Every band's score of every slice: slice, band, pixel.
     let n = h * w;
-    let per_pixel: Vec<(u8, f32, f32)> = (0..n)
-        .into_par_iter()
+    let nb = BANDS.len();
+    let mut bands = vec![0f32; z * nb * n];
+    bands
+        .par_chunks_mut(nb * n)
+        .enumerate()
+        .try_for_each_init(BandScratch::default, |scratch, (k, out)| {
+            counter.check()?;
+            band_scores_into(&stack, k, p, noise, &gains, &kernels, scratch, out);
+            counter.add(1)
+        })?;
+    lap.end("band scores");
+
+    // Per pixel: the band with the highest best score, its curve and peak.
+    let best = best_bands(&bands, z, n);
+    let per_pixel: Vec<(u8, f32, f32)> = best
+        .par_iter()
+        .enumerate()
         .with_min_len(4096)
-        .map(|i| {
-            let mut best = (f32::NEG_INFINITY, 0usize, 0usize);
-            for b in 0..BANDS.len() {
-                let mut m = (f32::NEG_INFINITY, 0usize);
-                for (k, s) in bands.iter().enumerate() {
-                    let v = s[b][i];
-                    if v > m.0 {
-                        m = (v, k);
-                    }
-                }
-                if m.0 > best.0 {
-                    best = (m.0, b, m.1);
-                }
-            }
-            let (peak, b, kb) = best;
-            let d = peak_position(kb, z, |k| bands[k][b][i]);
-            (b as u8, d, peak)
+        .map(|(i, &(b, kb, peak))| {
+            let d = peak_position(kb as usize, z, |k| bands[(k * nb + b as usize) * n + i]);
+            (b, d, peak)
         })
         .collect();
     let mut score = Array3::<f32>::zeros((z, h, w));
     score
         .axis_iter_mut(Axis(0))
         .into_par_iter()
-        .zip(bands.par_iter())
-        .for_each(|(mut out, s)| {
-            for (o, (i, pp)) in out.iter_mut().zip(per_pixel.iter().enumerate()) {
-                *o = s[pp.0 as usize][i];
+        .enumerate()
+        .for_each(|(k, mut out)| {
+            let out = out.as_slice_mut().expect("standard layout");
+            let slice = &bands[k * nb * n..(k + 1) * nb * n];
+            for (i, (o, pp)) in out.iter_mut().zip(&per_pixel).enumerate() {
+                *o = slice[pp.0 as usize * n + i];
             }
         });
     lap.end("best band and depth");
