@@ -330,33 +330,51 @@ fn band_scores_into(
 /// that the loops over slices read memory in order and vectorise.
 fn best_bands(bands: &[f32], z: usize, n: usize) -> Vec<(u8, u16, f32)> {
     const BLOCK: usize = 2048;
-    let nb = BANDS.len();
     let mut best = vec![(0u8, 0u16, f32::NEG_INFINITY); n];
     best.par_chunks_mut(BLOCK).enumerate().for_each(|(c, best)| {
-        let i0 = c * BLOCK;
-        let len = best.len();
-        let mut top = vec![f32::NEG_INFINITY; len];
-        let mut arg = vec![0u16; len];
-        for b in 0..nb {
-            top.fill(f32::NEG_INFINITY);
-            arg.fill(0);
-            for k in 0..z {
-                let s = &bands[(k * nb + b) * n + i0..][..len];
-                for ((t, a), &v) in top.iter_mut().zip(arg.iter_mut()).zip(s) {
-                    if v > *t {
-                        *t = v;
-                        *a = k as u16;
-                    }
-                }
-            }
-            for ((o, &t), &a) in best.iter_mut().zip(&top).zip(&arg) {
-                if t > o.2 {
-                    *o = (b as u8, a, t);
-                }
-            }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { best_bands_block_avx2(bands, z, n, c * BLOCK, best) };
         }
+        best_bands_block(bands, z, n, c * BLOCK, best)
     });
     best
+}
+
+/// [`best_bands_block`] for AVX2 (eight lanes; comparisons and selections
+/// are exact, so the same results).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn best_bands_block_avx2(bands: &[f32], z: usize, n: usize, i0: usize, best: &mut [(u8, u16, f32)]) {
+    best_bands_block(bands, z, n, i0, best)
+}
+
+/// [`best_bands`] for the pixels from `i0` on. The running maximum and its
+/// slice are selected without branches so that the loop vectorises.
+#[inline(always)]
+fn best_bands_block(bands: &[f32], z: usize, n: usize, i0: usize, best: &mut [(u8, u16, f32)]) {
+    let nb = BANDS.len();
+    let len = best.len();
+    let mut top = vec![f32::NEG_INFINITY; len];
+    let mut arg = vec![0u32; len];
+    for b in 0..nb {
+        top.fill(f32::NEG_INFINITY);
+        arg.fill(0);
+        for k in 0..z {
+            let s = &bands[(k * nb + b) * n + i0..][..len];
+            for ((t, a), &v) in top.iter_mut().zip(arg.iter_mut()).zip(s) {
+                let above = v > *t;
+                *t = if above { v } else { *t };
+                *a = if above { k as u32 } else { *a };
+            }
+        }
+        for ((o, &t), &a) in best.iter_mut().zip(&top).zip(&arg) {
+            if t > o.2 {
+                *o = (b as u8, a as u16, t);
+            }
+        }
+    }
 }
 
 /// Everything the preset derives from the stack before thresholding.
