@@ -273,6 +273,28 @@ fn select_many(v: &mut [u64], positions: &[usize]) {
     go(v, 0, positions)
 }
 
+/// A zeroed f32 buffer whose pages, when it is large, are asked to be huge
+/// pages (Linux), so that writing it faults in 2 MiB at a time instead of
+/// 4 KiB: the default preset's band scores of a 20 x 256^2 stack are 16 MB,
+/// and their 4 KiB page faults cost as much as a blur.
+pub(crate) fn zeroed_f32(len: usize) -> Vec<f32> {
+    let v = vec![0.0f32; len];
+    #[cfg(target_os = "linux")]
+    if len * 4 >= 4 << 20 {
+        let page = 4096usize;
+        let start = (v.as_ptr() as usize).next_multiple_of(page);
+        let end = (v.as_ptr() as usize + len * 4) & !(page - 1);
+        if end > start {
+            // SAFETY: advisory, on pages of our own allocation; a failure
+            // leaves ordinary pages.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    v
+}
+
 /// Median of a scratch vector (reorders it); 0 for an empty one.
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {

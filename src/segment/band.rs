@@ -41,7 +41,7 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_max, box_mean_f32, box_mean_f32_into, box_mean_sampled, gaussian_blur_into, gaussian_blur_seq, kernel, masked_median, median,
+    NoiseModel, box_max, box_mean_f32, box_mean_f32_into, box_mean_sampled, gaussian_blur_into, gaussian_blur_seq, zeroed_f32, kernel, masked_median, median,
     remove_small,
 };
 use crate::progress::{Counter, Progress};
@@ -422,7 +422,7 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     // Every band's score of every slice: slice, band, pixel.
     let n = h * w;
     let nb = BANDS.len();
-    let mut bands = vec![0f32; z * nb * n];
+    let mut bands = zeroed_f32(z * nb * n);
     bands
         .par_chunks_mut(nb * n)
         .enumerate()
@@ -444,7 +444,7 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
             (b, d, peak)
         })
         .collect();
-    let mut score = Array3::<f32>::zeros((z, h, w));
+    let mut score = Array3::from_shape_vec((z, h, w), zeroed_f32(z * n)).expect("shape");
     score
         .axis_iter_mut(Axis(0))
         .into_par_iter()
