@@ -263,7 +263,7 @@ fn band_sigmas() -> Vec<f64> {
     sigmas
 }
 
-/// Per-thread buffers of [`band_scores_into`], reused from slice to slice:
+/// Per-thread buffers of [`band_energies_into`], reused from slice to slice:
 /// a dozen fresh image-sized buffers per slice cost more in page faults and
 /// zeroing than the filters themselves.
 #[derive(Default)]
@@ -272,28 +272,24 @@ struct BandScratch {
     img: Vec<f32>,
     /// Its blur at each of [`band_sigmas`] but 0.
     blurs: Vec<Vec<f32>>,
-    /// Local brightness, for the noise's variance there.
-    mean: Vec<f32>,
-    /// Squared band-pass, then its box mean.
+    /// Squared band-pass.
     sq: Vec<f32>,
-    energy: Vec<f32>,
     /// Scratch of the blurs and box means.
     tmp: Vec<f32>,
     sums: Vec<f64>,
 }
 
-/// Each band's score (excess of local band energy over the noise's) of
-/// slice `k`, into `out` (row-major H x W per band, bands one after another).
-#[allow(clippy::too_many_arguments)]
-fn band_scores_into(
+/// Each band's local energy (box mean of the squared band-pass) of slice
+/// `k` into `energy` (row-major H x W per band, bands one after another), and
+/// the local brightness (for the noise's variance there) into `mean`.
+fn band_energies_into(
     stack: &StackView,
     k: usize,
     p: &BandParams,
-    noise: NoiseModel,
-    gains: &[f64],
     kernels: &[(f64, Vec<f32>)],
     s: &mut BandScratch,
-    out: &mut [f32],
+    energy: &mut [f32],
+    mean: &mut [f32],
 ) {
     let (_, h, w) = stack.dim();
     let n = h * w;
@@ -303,11 +299,9 @@ fn band_scores_into(
         b.resize(n, 0.0);
         gaussian_blur_into(&s.img, h, w, kern, &mut s.tmp, b);
     }
-    s.mean.resize(n, 0.0);
-    box_mean_f32_into(&s.img, h, w, p.radius, &mut s.sums, &mut s.mean);
+    box_mean_f32_into(&s.img, h, w, p.radius, &mut s.sums, mean);
     s.sq.resize(n, 0.0);
-    s.energy.resize(n, 0.0);
-    for ((&(inner, outer, rel), &gain), out) in BANDS.iter().zip(gains).zip(out.chunks_exact_mut(n)) {
+    for (&(inner, outer, rel), out) in BANDS.iter().zip(energy.chunks_exact_mut(n)) {
         let get = |sigma: f64| match kernels.iter().position(|(c, _)| *c == sigma) {
             Some(i) => &s.blurs[i],
             None => &s.img,
@@ -316,11 +310,7 @@ fn band_scores_into(
         for ((q, &a), &b) in s.sq.iter_mut().zip(a).zip(b) {
             *q = (a - b) * (a - b);
         }
-        box_mean_f32_into(&s.sq, h, w, box_radius(p, rel), &mut s.sums, &mut s.energy);
-        let (na, nb) = ((noise.a * gain) as f32, (noise.b * gain) as f32);
-        for ((o, &e), &m) in out.iter_mut().zip(&s.energy).zip(&s.mean) {
-            *o = e / (na + nb * m.max(0.0)) - 1.0;
-        }
+        box_mean_f32_into(&s.sq, h, w, box_radius(p, rel), &mut s.sums, out);
     }
 }
 
@@ -409,28 +399,50 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
         .collect::<Result<_>>()?;
     lap.end("noise samples");
     let top = per_slice.iter().fold(0f32, |m, s| m.max(s.1));
-    let mut noise = NoiseModel::fit(per_slice.into_iter().flat_map(|(n, _)| n).collect());
-    // A noise-free stack still needs a floor to measure contrast against.
-    noise.a = noise.a.max(1e-12 * f64::from(top).powi(2)).max(1e-30);
-    lap.end("noise model fit");
     let gains = band_noise_gains();
     let kernels: Vec<(f64, Vec<f32>)> = band_sigmas()
         .into_iter()
         .filter(|&s| s > 0.0)
         .map(|s| (s, kernel(s)))
         .collect();
-    // Every band's score of every slice: slice, band, pixel.
+    // Every band's energy of every slice (slice, band, pixel) and the local
+    // brightness, while the noise model is fitted: the fit is one thread's
+    // work, and the energies do not need it.
     let n = h * w;
     let nb = BANDS.len();
     let mut bands = zeroed_f32(z * nb * n);
+    let mut means = zeroed_f32(z * n);
+    let (mut noise, energies) = rayon::join(
+        || NoiseModel::fit(per_slice.into_iter().flat_map(|(n, _)| n).collect()),
+        || {
+            bands
+                .par_chunks_mut(nb * n)
+                .zip(means.par_chunks_mut(n))
+                .enumerate()
+                .try_for_each_init(BandScratch::default, |scratch, (k, (energy, mean))| {
+                    counter.check()?;
+                    band_energies_into(&stack, k, p, &kernels, scratch, energy, mean);
+                    counter.add(1)
+                })
+        },
+    );
+    energies?;
+    // A noise-free stack still needs a floor to measure contrast against.
+    noise.a = noise.a.max(1e-12 * f64::from(top).powi(2)).max(1e-30);
+    lap.end("noise fit, band energy");
+    // Energies become scores: excess over the noise's energy there.
     bands
         .par_chunks_mut(nb * n)
-        .enumerate()
-        .try_for_each_init(BandScratch::default, |scratch, (k, out)| {
-            counter.check()?;
-            band_scores_into(&stack, k, p, noise, &gains, &kernels, scratch, out);
-            counter.add(1)
-        })?;
+        .zip(means.par_chunks(n))
+        .for_each(|(slice, mean)| {
+            for ((&gain, scores), _) in gains.iter().zip(slice.chunks_exact_mut(n)).zip(&BANDS) {
+                let (na, nb) = ((noise.a * gain) as f32, (noise.b * gain) as f32);
+                for (o, &m) in scores.iter_mut().zip(mean) {
+                    *o = *o / (na + nb * m.max(0.0)) - 1.0;
+                }
+            }
+        });
+    drop(means);
     lap.end("band scores");
 
     // Per pixel: the band with the highest best score, its curve and peak.
