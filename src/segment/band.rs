@@ -974,7 +974,7 @@ pub fn segment_details(
     };
     lap.end("depth of field");
     let mut mask = Array3::<u8>::zeros((z, h, w));
-    for (k, mut m) in mask.axis_iter_mut(Axis(0)).enumerate() {
+    mask.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(k, mut m)| {
         Zip::from(&mut m)
             .and(&depth)
             .and(&specimen)
@@ -983,7 +983,7 @@ pub fn segment_details(
                     *m = 255;
                 }
             });
-    }
+    });
     let depth_idx = depth.mapv(|d| d.round().clamp(0.0, (z - 1) as f32) as u16);
     lap.end("masks");
     Ok((
