@@ -72,7 +72,10 @@ pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
     // Horizontal sums (not yet divided) of every row.
     let mut rows = vec![0.0f64; h * w];
     let mut prefix = vec![0.0f64; w + 1];
-    for (row_in, row_out) in src.chunks_exact(w.max(1)).zip(rows.chunks_exact_mut(w.max(1))) {
+    for (row_in, row_out) in src
+        .chunks_exact(w.max(1))
+        .zip(rows.chunks_exact_mut(w.max(1)))
+    {
         for (i, &v) in row_in.iter().enumerate() {
             prefix[i + 1] = prefix[i] + v;
         }
@@ -80,7 +83,9 @@ pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
             *o = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
         }
     }
-    let col_count: Vec<f64> = (0..w).map(|x| ((x + r + 1).min(w) - x.saturating_sub(r)) as f64).collect();
+    let col_count: Vec<f64> = (0..w)
+        .map(|x| ((x + r + 1).min(w) - x.saturating_sub(r)) as f64)
+        .collect();
     // Vertical running sum of the row sums over [y - r, y + r].
     let mut acc = vec![0.0f64; w];
     for row in rows.chunks_exact(w.max(1)).take(r.min(h)) {
@@ -202,7 +207,9 @@ fn binned_medians(samples: &[(f64, f64)], per: usize) -> Vec<(f64, f64)> {
     }
     let mut keys: Vec<u64> = samples.iter().map(|p| total_order_key(p.0)).collect();
     // Sorted positions wanted: each chunk's start (its edge) and middle.
-    let mut wanted: Vec<usize> = (0..full).flat_map(|c| [c * per, c * per + per / 2]).collect();
+    let mut wanted: Vec<usize> = (0..full)
+        .flat_map(|c| [c * per, c * per + per / 2])
+        .collect();
     wanted.extend((full * per < n).then_some(full * per));
     wanted.dedup();
     select_many(&mut keys, &wanted);
@@ -212,7 +219,10 @@ fn binned_medians(samples: &[(f64, f64)], per: usize) -> Vec<(f64, f64)> {
     let edges: Vec<usize> = (1..=full).map(|c| c * per).filter(|&p| p < n).collect();
     let edge_keys: Vec<u64> = edges.iter().map(|&p| key_at(p)).collect();
     // Per edge, the sorted position where the run of its key starts.
-    let run_start: Vec<usize> = edges.iter().map(|&e| run_start(&keys, &wanted, e)).collect();
+    let run_start: Vec<usize> = edges
+        .iter()
+        .map(|&e| run_start(&keys, &wanted, e))
+        .collect();
     let mut taken = vec![0usize; edges.len()];
     let mut responses: Vec<Vec<f64>> = (0..full).map(|_| Vec::with_capacity(per)).collect();
     for p in samples {
@@ -232,7 +242,12 @@ fn binned_medians(samples: &[(f64, f64)], per: usize) -> Vec<(f64, f64)> {
     responses
         .into_iter()
         .enumerate()
-        .map(|(c, mut r)| (from_total_order_key(key_at(c * per + per / 2)), median(&mut r)))
+        .map(|(c, mut r)| {
+            (
+                from_total_order_key(key_at(c * per + per / 2)),
+                median(&mut r),
+            )
+        })
         .collect()
 }
 
@@ -340,7 +355,10 @@ mod tests {
             }
         }
         for sigma in [0.7, 2.0, 6.0] {
-            assert_eq!(gaussian_blur(&flat, h, w, sigma), gaussian_blur_seq(&flat, h, w, sigma));
+            assert_eq!(
+                gaussian_blur(&flat, h, w, sigma),
+                gaussian_blur_seq(&flat, h, w, sigma)
+            );
         }
     }
 
@@ -348,10 +366,20 @@ mod tests {
     fn binned_medians_match_sorting_and_cutting() {
         let mut state = 7u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             state >> 33
         };
-        for (n, levels, per) in [(5000, 7, 208), (5000, 40, 100), (997, 1 << 30, 41), (50, 3, 50), (49, 2, 2), (30, 3, 1), (30, 40, 1)] {
+        for (n, levels, per) in [
+            (5000, 7, 208),
+            (5000, 40, 100),
+            (997, 1 << 30, 41),
+            (50, 3, 50),
+            (49, 2, 2),
+            (30, 3, 1),
+            (30, 40, 1),
+        ] {
             let samples: Vec<(f64, f64)> = (0..n)
                 .map(|_| {
                     let m = match next() % 5 {
@@ -373,7 +401,11 @@ mod tests {
                 })
                 .collect();
             let fast = binned_medians(&samples, per);
-            let bits = |v: &[(f64, f64)]| v.iter().map(|p| (p.0.to_bits(), p.1.to_bits())).collect::<Vec<_>>();
+            let bits = |v: &[(f64, f64)]| {
+                v.iter()
+                    .map(|p| (p.0.to_bits(), p.1.to_bits()))
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(bits(&fast), bits(&slow), "n {n} levels {levels} per {per}");
         }
     }
@@ -461,7 +493,10 @@ pub(crate) fn box_max(img: &Array2<f32>, r: usize) -> Array2<f32> {
     let src = img.as_slice().expect("standard layout");
     let mut rows = vec![f32::NEG_INFINITY; h * w];
     let mut padded = vec![f32::NEG_INFINITY; w + 2 * r];
-    for (row, out) in src.chunks_exact(w.max(1)).zip(rows.chunks_exact_mut(w.max(1))) {
+    for (row, out) in src
+        .chunks_exact(w.max(1))
+        .zip(rows.chunks_exact_mut(w.max(1)))
+    {
         padded[r..r + w].copy_from_slice(row);
         for d in 0..2 * r + 1 {
             for (o, &v) in out.iter_mut().zip(&padded[d..d + w]) {
@@ -482,7 +517,13 @@ pub(crate) fn box_max(img: &Array2<f32>, r: usize) -> Array2<f32> {
 
 /// [`box_mean`] of `img` (row-major `h x w`) only at pixels `(step*i, step*j)`:
 /// blur matching samples a grid, so the full filtered image is not needed.
-pub(crate) fn box_mean_sampled(img: &[f64], h: usize, w: usize, r: usize, step: usize) -> Array2<f64> {
+pub(crate) fn box_mean_sampled(
+    img: &[f64],
+    h: usize,
+    w: usize,
+    r: usize,
+    step: usize,
+) -> Array2<f64> {
     let (sh, sw) = (h.div_ceil(step), w.div_ceil(step));
     // Horizontal sums at the sampled columns of every row.
     let mut rows = vec![0.0f64; h * sw];
@@ -496,7 +537,9 @@ pub(crate) fn box_mean_sampled(img: &[f64], h: usize, w: usize, r: usize, step: 
             rows[y * sw + j] = prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)];
         }
     }
-    let col_count: Vec<f64> = (0..sw).map(|j| ((j * step + r + 1).min(w) - (j * step).saturating_sub(r)) as f64).collect();
+    let col_count: Vec<f64> = (0..sw)
+        .map(|j| ((j * step + r + 1).min(w) - (j * step).saturating_sub(r)) as f64)
+        .collect();
     Array2::from_shape_fn((sh, sw), |(i, j)| {
         let y = i * step;
         let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));
@@ -516,7 +559,14 @@ pub(crate) fn box_mean_f32(src: &[f32], h: usize, w: usize, r: usize) -> Vec<f32
 /// [`box_mean_f32`] into `out`, with `rows` as scratch: the default preset
 /// takes four box means of every slice, and fresh buffers each time cost
 /// more in page faults than the sums themselves.
-pub(crate) fn box_mean_f32_into(src: &[f32], h: usize, w: usize, r: usize, rows: &mut Vec<f64>, out: &mut [f32]) {
+pub(crate) fn box_mean_f32_into(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    r: usize,
+    rows: &mut Vec<f64>,
+    out: &mut [f32],
+) {
     assert_eq!(src.len(), h * w);
     assert_eq!(out.len(), h * w);
     #[cfg(target_arch = "x86_64")]
@@ -530,7 +580,14 @@ pub(crate) fn box_mean_f32_into(src: &[f32], h: usize, w: usize, r: usize, rows:
 /// [`box_mean_body`] for AVX2; no FMA, so the same bits as the baseline's.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn box_mean_avx2(src: &[f32], h: usize, w: usize, r: usize, rows: &mut Vec<f64>, out: &mut [f32]) {
+unsafe fn box_mean_avx2(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    r: usize,
+    rows: &mut Vec<f64>,
+    out: &mut [f32],
+) {
     box_mean_body(src, h, w, r, rows, out)
 }
 
@@ -611,7 +668,14 @@ pub(crate) fn gaussian_blur_seq(src: &[f32], h: usize, w: usize, sigma: f64) -> 
 
 /// [`gaussian_blur_seq`] with kernel `k` into `dst`, with `tmp` as scratch
 /// (reused from slice to slice by the default preset).
-pub(crate) fn gaussian_blur_into(src: &[f32], h: usize, w: usize, k: &[f32], tmp: &mut Vec<f32>, dst: &mut [f32]) {
+pub(crate) fn gaussian_blur_into(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    k: &[f32],
+    tmp: &mut Vec<f32>,
+    dst: &mut [f32],
+) {
     assert_eq!(src.len(), h * w);
     assert_eq!(dst.len(), h * w);
     #[cfg(target_arch = "x86_64")]
@@ -627,7 +691,14 @@ pub(crate) fn gaussian_blur_into(src: &[f32], h: usize, w: usize, k: &[f32], tmp
 /// the values are the same bits as the baseline build's.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn gaussian_blur_avx2(src: &[f32], h: usize, w: usize, k: &[f32], tmp: &mut Vec<f32>, dst: &mut [f32]) {
+unsafe fn gaussian_blur_avx2(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    k: &[f32],
+    tmp: &mut Vec<f32>,
+    dst: &mut [f32],
+) {
     gaussian_blur_body(src, h, w, k, tmp, dst)
 }
 
@@ -639,11 +710,21 @@ const LANES: usize = 32;
 /// output is `0 + k[0] p[0] + k[1] p[1] + ...` in tap order, the same
 /// operations as [`gaussian_blur`]'s one pass per tap, so the same values.
 #[inline(always)]
-fn gaussian_blur_body(src: &[f32], h: usize, w: usize, k: &[f32], tmp: &mut Vec<f32>, dst: &mut [f32]) {
+fn gaussian_blur_body(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    k: &[f32],
+    tmp: &mut Vec<f32>,
+    dst: &mut [f32],
+) {
     let r = k.len() / 2;
     tmp.resize(h * w + w + 2 * r, 0.0);
     let (tmp, padded) = tmp.split_at_mut(h * w);
-    for (out, row) in tmp.chunks_exact_mut(w.max(1)).zip(src.chunks_exact(w.max(1))) {
+    for (out, row) in tmp
+        .chunks_exact_mut(w.max(1))
+        .zip(src.chunks_exact(w.max(1)))
+    {
         // The row, reflected past its ends (only there is `reflect` needed).
         padded[r..r + w].copy_from_slice(row);
         for i in (0..r).chain(r + w..w + 2 * r) {
@@ -684,4 +765,3 @@ fn convolve<'a>(k: &[f32], out: &mut [f32], tap: impl Fn(usize, usize) -> &'a [f
         *o = acc;
     }
 }
-

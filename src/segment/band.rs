@@ -41,8 +41,8 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_max, box_mean_f32, box_mean_f32_into, box_mean_sampled, gaussian_blur_into, gaussian_blur_seq, zeroed_f32, kernel, masked_median, median,
-    remove_small,
+    NoiseModel, box_max, box_mean_f32, box_mean_f32_into, box_mean_sampled, gaussian_blur_into,
+    gaussian_blur_seq, kernel, masked_median, median, remove_small, zeroed_f32,
 };
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
@@ -161,7 +161,10 @@ struct Stages {
 
 /// CPU time of the process so far, ms.
 fn process_cpu_ms() -> f64 {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
     t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 * 1e-6
@@ -170,7 +173,8 @@ fn process_cpu_ms() -> f64 {
 impl Stages {
     fn new() -> Self {
         Stages {
-            start: std::env::var_os("INFOCUS_PROF").map(|_| (std::time::Instant::now(), process_cpu_ms())),
+            start: std::env::var_os("INFOCUS_PROF")
+                .map(|_| (std::time::Instant::now(), process_cpu_ms())),
         }
     }
 
@@ -191,8 +195,16 @@ impl Stages {
 /// A slice as a row-major f32 image.
 fn slice_f32(stack: &StackView, k: usize) -> Vec<f32> {
     match stack {
-        StackView::U8(a) => a.index_axis(Axis(0), k).iter().map(|&v| f32::from(v)).collect(),
-        StackView::U16(a) => a.index_axis(Axis(0), k).iter().map(|&v| f32::from(v)).collect(),
+        StackView::U8(a) => a
+            .index_axis(Axis(0), k)
+            .iter()
+            .map(|&v| f32::from(v))
+            .collect(),
+        StackView::U16(a) => a
+            .index_axis(Axis(0), k)
+            .iter()
+            .map(|&v| f32::from(v))
+            .collect(),
         StackView::F32(a) => a.index_axis(Axis(0), k).iter().copied().collect(),
     }
 }
@@ -217,7 +229,8 @@ fn noise_samples(img: &[f32], h: usize, w: usize) -> Vec<(f64, f64)> {
     for y in (1..h.saturating_sub(1)).step_by(NOISE_STEP) {
         for x in (1..w.saturating_sub(1)).step_by(NOISE_STEP) {
             let v = |dy: usize, dx: usize| f64::from(img[(y + dy - 1) * w + x + dx - 1]);
-            let resp = (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1) - 2.0 * v(1, 2)
+            let resp = (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1)
+                - 2.0 * v(1, 2)
                 + v(2, 0)
                 - 2.0 * v(2, 1)
                 + v(2, 2))
@@ -321,14 +334,16 @@ fn band_energies_into(
 fn best_bands(bands: &[f32], z: usize, n: usize) -> Vec<(u8, u16, f32)> {
     const BLOCK: usize = 2048;
     let mut best = vec![(0u8, 0u16, f32::NEG_INFINITY); n];
-    best.par_chunks_mut(BLOCK).enumerate().for_each(|(c, best)| {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { best_bands_block_avx2(bands, z, n, c * BLOCK, best) };
-        }
-        best_bands_block(bands, z, n, c * BLOCK, best)
-    });
+    best.par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(c, best)| {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just above.
+                return unsafe { best_bands_block_avx2(bands, z, n, c * BLOCK, best) };
+            }
+            best_bands_block(bands, z, n, c * BLOCK, best)
+        });
     best
 }
 
@@ -336,7 +351,13 @@ fn best_bands(bands: &[f32], z: usize, n: usize) -> Vec<(u8, u16, f32)> {
 /// are exact, so the same results).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn best_bands_block_avx2(bands: &[f32], z: usize, n: usize, i0: usize, best: &mut [(u8, u16, f32)]) {
+unsafe fn best_bands_block_avx2(
+    bands: &[f32],
+    z: usize,
+    n: usize,
+    i0: usize,
+    best: &mut [(u8, u16, f32)],
+) {
     best_bands_block(bands, z, n, i0, best)
 }
 
@@ -469,8 +490,10 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
             }
         });
     lap.end("best band and depth");
-    let depth = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.1).collect()).expect("shape");
-    let peak = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.2).collect()).expect("shape");
+    let depth =
+        Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.1).collect()).expect("shape");
+    let peak =
+        Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.2).collect()).expect("shape");
     Ok(Analysis {
         score,
         depth,
@@ -564,13 +587,18 @@ fn blur_growth(
             let mut r = vec![0f64; nr];
             for i in (0..sh).filter(|&i| rows_wanted[i]) {
                 let y = i * SAMPLE_STEP;
-                let (lo, hi) = (y.saturating_sub(MATCH_RADIUS), (y + MATCH_RADIUS + 1).min(h));
+                let (lo, hi) = (
+                    y.saturating_sub(MATCH_RADIUS),
+                    (y + MATCH_RADIUS + 1).min(h),
+                );
                 for c in 0..sw {
                     let x = c * SAMPLE_STEP;
                     if !wanted(k, y, x) {
                         continue;
                     }
-                    let area = ((hi - lo) * ((x + MATCH_RADIUS + 1).min(w) - x.saturating_sub(MATCH_RADIUS))) as f64;
+                    let area = ((hi - lo)
+                        * ((x + MATCH_RADIUS + 1).min(w) - x.saturating_sub(MATCH_RADIUS)))
+                        as f64;
                     let n2 = noise.variance(local[(i, c)]);
                     for (j, rj) in r.iter_mut().enumerate() {
                         *rj = sums.at(j, i, c) / area - n2 * gains[j];
@@ -630,7 +658,13 @@ impl WindowSums {
     /// [`WindowSums::new_body`] for AVX2; no FMA, so the same bits.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn new_avx2(img: &[f32], blurs: &[Vec<f32>], h: usize, w: usize, rows_wanted: &[bool]) -> Self {
+    unsafe fn new_avx2(
+        img: &[f32],
+        blurs: &[Vec<f32>],
+        h: usize,
+        w: usize,
+        rows_wanted: &[bool],
+    ) -> Self {
         Self::new_body(img, blurs, h, w, rows_wanted)
     }
 
@@ -656,7 +690,10 @@ impl WindowSums {
             let block = span(bi, h);
             for (j, b) in blurs.iter().enumerate() {
                 // Squared differences summed down the block's rows.
-                let (b, v) = (&b[block.start * w..block.end * w], &img[block.start * w..block.end * w]);
+                let (b, v) = (
+                    &b[block.start * w..block.end * w],
+                    &img[block.start * w..block.end * w],
+                );
                 col.fill(0.0);
                 for (b, v) in b.chunks_exact(w).zip(v.chunks_exact(w)) {
                     for ((c, &p), &v) in col.iter_mut().zip(b).zip(v) {
@@ -674,7 +711,11 @@ impl WindowSums {
                 }
             }
         }
-        WindowSums { rows, block_rows, sw }
+        WindowSums {
+            rows,
+            block_rows,
+            sw,
+        }
     }
 
     /// The window sum of rung `j` at sample row `i`, column `c`.
@@ -694,7 +735,10 @@ impl WindowSums {
 fn fit_growth(samples: Vec<(f64, f64)>) -> Option<f64> {
     let mut buckets: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = Default::default();
     for (d2, r2) in samples {
-        buckets.entry(d2.sqrt().round() as u64).or_default().push((d2, r2));
+        buckets
+            .entry(d2.sqrt().round() as u64)
+            .or_default()
+            .push((d2, r2));
     }
     let mut slopes = Vec::new();
     let mut prev = 0.0;
@@ -738,9 +782,10 @@ fn specimen_mask(a: &Analysis, p: &BandParams) -> Array2<bool> {
     // Energy over noise, >= 1 (the score is the excess over noise).
     let energy = a.peak.mapv(|v| (v + 1.0).max(1.0));
     let local = box_max(&energy, HALO_RADIUS);
-    let mut m = Zip::from(&a.peak).and(&energy).and(&local).map_collect(|&v, &e, &l| {
-        f64::from(v) >= p.min_contrast && e >= HALO_FRACTION * l
-    });
+    let mut m = Zip::from(&a.peak)
+        .and(&energy)
+        .and(&local)
+        .map_collect(|&v, &e, &l| f64::from(v) >= p.min_contrast && e >= HALO_FRACTION * l);
     remove_small(&mut m, (2 * p.radius + 1).pow(2));
     m
 }
@@ -758,8 +803,14 @@ fn erode_sq(mask: &Array2<bool>, r: usize) -> Array2<bool> {
     let (h, w) = mask.dim();
     let ind: Vec<f32> = mask.iter().map(|&m| if m { 0.0 } else { 1.0 }).collect();
     let frac = box_mean_f32(&ind, h, w, r);
-    Array2::from_shape_vec((h, w), frac.iter().zip(mask.iter()).map(|(&f, &m)| m && f == 0.0).collect())
-        .expect("shape")
+    Array2::from_shape_vec(
+        (h, w),
+        frac.iter()
+            .zip(mask.iter())
+            .map(|(&f, &m)| m && f == 0.0)
+            .collect(),
+    )
+    .expect("shape")
 }
 
 /// Fills the holes of `mask` (unset 4-connected components that do not touch
@@ -846,7 +897,10 @@ fn refine_specimen(
         })
         .collect();
     let values = |keep: &dyn Fn(usize) -> bool, of: &[f32]| -> Vec<f64> {
-        (0..h * w).filter(|&i| keep(i)).map(|i| f64::from(of[i])).collect()
+        (0..h * w)
+            .filter(|&i| keep(i))
+            .map(|i| f64::from(of[i]))
+            .collect()
     };
     // Background level: the median of the all-in-focus image outside the
     // candidate, when there is enough outside to say.
@@ -880,20 +934,31 @@ fn refine_specimen(
     let texture = || {
         let mean = box_mean_f32(&aif, h, w, EVIDENCE_RADIUS);
         let fine = gaussian_blur_seq(&aif, h, w, 1.0);
-        let sq: Vec<f32> = aif.iter().zip(&fine).map(|(&a, &b)| (a - b) * (a - b)).collect();
+        let sq: Vec<f32> = aif
+            .iter()
+            .zip(&fine)
+            .map(|(&a, &b)| (a - b) * (a - b))
+            .collect();
         let energy = box_mean_f32(&sq, h, w, EVIDENCE_RADIUS);
         let gain = band_noise_gains()[0];
-        let excess = |i: usize| f64::from(energy[i]) / (noise.variance(f64::from(mean[i])) * gain) - 1.0;
+        let excess =
+            |i: usize| f64::from(energy[i]) / (noise.variance(f64::from(mean[i])) * gain) - 1.0;
         let mut e: Vec<f64> = (0..h * w)
             .filter(|&i| inner[i] && excess(i) >= TEXTURE_EVIDENCE)
             .map(|i| f64::from(energy[i]))
             .collect();
         let typical = if e.len() >= 64 { median(&mut e) } else { 0.0 };
         let informative = (0..h * w).any(|i| inner[i])
-            && typical >= (1.0 + 2.0 * TEXTURE_EVIDENCE) * noise.variance(background.unwrap_or(0.0)) * gain;
+            && typical
+                >= (1.0 + 2.0 * TEXTURE_EVIDENCE)
+                    * noise.variance(background.unwrap_or(0.0))
+                    * gain;
         informative.then(|| {
             (0..h * w)
-                .map(|i| excess(i) >= TEXTURE_EVIDENCE && f64::from(energy[i]) >= RELATIVE_EVIDENCE * typical)
+                .map(|i| {
+                    excess(i) >= TEXTURE_EVIDENCE
+                        && f64::from(energy[i]) >= RELATIVE_EVIDENCE * typical
+                })
                 .collect::<Vec<bool>>()
         })
     };
@@ -909,7 +974,11 @@ fn refine_specimen(
     // one body: gaps in its evidence are closed and its holes filled, however
     // large. A sparse one (separate cells) keeps the background between them.
     let n_in = inner.iter().filter(|&&v| v).count();
-    let n_ev = inner.iter().zip(evidence.iter()).filter(|(i, e)| **i && **e).count();
+    let n_ev = inner
+        .iter()
+        .zip(evidence.iter())
+        .filter(|(i, e)| **i && **e)
+        .count();
     let dense = everywhere && n_ev as f64 >= DENSE_FRACTION * n_in as f64;
     if dense {
         evidence = erode_sq(&dilate(&evidence, DENSE_CLOSE_RADIUS), DENSE_CLOSE_RADIUS);
@@ -957,9 +1026,21 @@ pub fn segment_details(
     let mut candidate = specimen_mask(&a, p);
     fill_holes(&mut candidate, max_hole);
     lap.end("candidate specimen");
-    let near = masked_median(a.depth.view(), candidate.view(), p.smoothing.min(NEAR_RADIUS));
+    let near = masked_median(
+        a.depth.view(),
+        candidate.view(),
+        p.smoothing.min(NEAR_RADIUS),
+    );
     lap.end("near-depth median");
-    let mut specimen = refine_specimen(&stack, &candidate, &near, a.noise, reach, (2 * p.radius + 1).pow(2) * 4, p.radius / 2 + 3);
+    let mut specimen = refine_specimen(
+        &stack,
+        &candidate,
+        &near,
+        a.noise,
+        reach,
+        (2 * p.radius + 1).pow(2) * 4,
+        p.radius / 2 + 3,
+    );
     remove_small(&mut specimen, (2 * p.radius + 1).pow(2));
     lap.end("refine specimen");
     let depth = masked_median(a.depth.view(), specimen.view(), p.smoothing);
@@ -974,16 +1055,19 @@ pub fn segment_details(
     };
     lap.end("depth of field");
     let mut mask = Array3::<u8>::zeros((z, h, w));
-    mask.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(k, mut m)| {
-        Zip::from(&mut m)
-            .and(&depth)
-            .and(&specimen)
-            .for_each(|m, &d, &s| {
-                if s && (k as f64 - f64::from(d)).abs() <= dof / 2.0 {
-                    *m = 255;
-                }
-            });
-    });
+    mask.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(k, mut m)| {
+            Zip::from(&mut m)
+                .and(&depth)
+                .and(&specimen)
+                .for_each(|m, &d, &s| {
+                    if s && (k as f64 - f64::from(d)).abs() <= dof / 2.0 {
+                        *m = 255;
+                    }
+                });
+        });
     let depth_idx = depth.mapv(|d| d.round().clamp(0.0, (z - 1) as f32) as u16);
     lap.end("masks");
     Ok((
@@ -993,6 +1077,10 @@ pub fn segment_details(
             depth: depth_idx,
             dof: Some(dof),
         },
-        Details { depth, specimen, dof },
+        Details {
+            depth,
+            specimen,
+            dof,
+        },
     ))
 }
