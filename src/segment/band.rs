@@ -221,30 +221,38 @@ fn box_radius(p: &BandParams, rel: f64) -> usize {
     (p.radius as f64 * rel).round().max(1.0) as usize
 }
 
-/// Samples of (local mean, noise response) of a slice for the noise model:
+/// Samples of (local mean, noise response) of a slice for the noise model,
+/// into `out`:
 /// Immerkaer's operator (divided by its white-noise gain, 6) and the 3 x 3
 /// mean at every `NOISE_STEP`-th interior pixel in each direction.
-fn noise_samples(img: &[f32], h: usize, w: usize) -> Vec<(f64, f64)> {
-    let mut out = Vec::with_capacity((h / 2) * (w / 2));
-    for y in (1..h.saturating_sub(1)).step_by(NOISE_STEP) {
-        for x in (1..w.saturating_sub(1)).step_by(NOISE_STEP) {
-            let v = |dy: usize, dx: usize| f64::from(img[(y + dy - 1) * w + x + dx - 1]);
-            let resp = (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1)
-                - 2.0 * v(1, 2)
-                + v(2, 0)
-                - 2.0 * v(2, 1)
-                + v(2, 2))
-                / 6.0;
-            let mut sum = 0.0;
-            for dy in 0..3 {
-                for dx in 0..3 {
-                    sum += v(dy, dx);
-                }
+fn noise_samples_into(img: &[f32], h: usize, w: usize, out: &mut [(f64, f64)]) {
+    let points = (1..h.saturating_sub(1)).step_by(NOISE_STEP).flat_map(|y| {
+        (1..w.saturating_sub(1))
+            .step_by(NOISE_STEP)
+            .map(move |x| (y, x))
+    });
+    for ((y, x), o) in points.zip(out) {
+        let v = |dy: usize, dx: usize| f64::from(img[(y + dy - 1) * w + x + dx - 1]);
+        let resp = (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1)
+            - 2.0 * v(1, 2)
+            + v(2, 0)
+            - 2.0 * v(2, 1)
+            + v(2, 2))
+            / 6.0;
+        let mut sum = 0.0;
+        for dy in 0..3 {
+            for dx in 0..3 {
+                sum += v(dy, dx);
             }
-            out.push((sum / 9.0, resp));
         }
+        *o = (sum / 9.0, resp);
     }
-    out
+}
+
+/// How many samples [`noise_samples_into`] takes of an `h x w` slice.
+fn noise_sample_count(h: usize, w: usize) -> usize {
+    let along = |n: usize| (1..n.saturating_sub(1)).step_by(NOISE_STEP).len();
+    along(h) * along(w)
 }
 
 /// Energy that unit white noise leaves in each band: the squared norm of the
@@ -408,18 +416,26 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     counter.check()?;
     let mut lap = Stages::new();
     // The noise model, from every slice.
-    let per_slice: Vec<(Vec<(f64, f64)>, f32)> = (0..z)
-        .into_par_iter()
-        .map(|k| {
+    // Every slice's samples written in place into one buffer (no copy of
+    // ~5 MB into a fresh one for the fit).
+    // A slice too small for any sample still gets its chunk (dropped after),
+    // so that every slice reports progress and its brightest value.
+    let per = noise_sample_count(h, w);
+    let mut samples = vec![(0.0, 0.0); z * per.max(1)];
+    let tops: Vec<f32> = samples
+        .par_chunks_mut(per.max(1))
+        .enumerate()
+        .map(|(k, out)| {
             counter.check()?;
             let img = slice_f32(&stack, k);
-            let top = img.iter().fold(0f32, |m, &v| m.max(v.abs()));
+            noise_samples_into(&img, h, w, out);
             counter.add(1)?;
-            Ok((noise_samples(&img, h, w), top))
+            Ok(img.iter().fold(0f32, |m, &v| m.max(v.abs())))
         })
         .collect::<Result<_>>()?;
+    samples.truncate(z * per);
     lap.end("noise samples");
-    let top = per_slice.iter().fold(0f32, |m, s| m.max(s.1));
+    let top = tops.iter().fold(0f32, |m, &t| m.max(t));
     let gains = band_noise_gains();
     let kernels: Vec<(f64, Vec<f32>)> = band_sigmas()
         .into_iter()
@@ -434,7 +450,7 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     let mut bands = zeroed_f32(z * nb * n);
     let mut means = zeroed_f32(z * n);
     let (mut noise, energies) = rayon::join(
-        || NoiseModel::fit(per_slice.into_iter().flat_map(|(n, _)| n).collect()),
+        || NoiseModel::fit(samples),
         || {
             bands
                 .par_chunks_mut(nb * n)
