@@ -581,18 +581,26 @@ fn blur_growth(
     let gains: Vec<f64> = sigmas.iter().map(|&s| gain(s)).collect();
     let s2: Vec<f64> = sigmas.iter().map(|s| s * s).collect();
     let (sh, sw) = (h.div_ceil(SAMPLE_STEP), w.div_ceil(SAMPLE_STEP));
-    // The sample points of each slice that blur matching uses.
-    let wanted = |k: usize, y: usize, x: usize| {
-        let delta2 = (k as f64 - f64::from(depth[(y, x)])).powi(2);
-        specimen[(y, x)] && (1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2)
+    // The depth at each sample point of the specimen (read once, not once
+    // per slice), and the points of each slice that blur matching uses.
+    let sample_depth: Vec<Option<f32>> = (0..sh * sw)
+        .map(|i| {
+            let (y, x) = ((i / sw) * SAMPLE_STEP, (i % sw) * SAMPLE_STEP);
+            specimen[(y, x)].then(|| depth[(y, x)])
+        })
+        .collect();
+    let wanted = |k: usize, i: usize, c: usize| {
+        sample_depth[i * sw + c].is_some_and(|d| {
+            let delta2 = (k as f64 - f64::from(d)).powi(2);
+            (1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2)
+        })
     };
     let samples: Vec<(f64, f64)> = (0..z)
         .into_par_iter()
         .flat_map_iter(|k| {
             // Rows of samples wanted in this slice.
-            let rows_wanted: Vec<bool> = (0..sh)
-                .map(|i| (0..sw).any(|j| wanted(k, i * SAMPLE_STEP, j * SAMPLE_STEP)))
-                .collect();
+            let rows_wanted: Vec<bool> =
+                (0..sh).map(|i| (0..sw).any(|c| wanted(k, i, c))).collect();
             let mut out = Vec::new();
             if !rows_wanted.iter().any(|&r| r) {
                 return out;
@@ -601,7 +609,9 @@ fn blur_growth(
             let sums = WindowSums::new(&img, &blurs, h, w, &rows_wanted);
             let nr = blurs.len();
             let mut r = vec![0f64; nr];
+            let mut row = vec![0f64; nr * sw];
             for i in (0..sh).filter(|&i| rows_wanted[i]) {
+                sums.row(i, &mut row);
                 let y = i * SAMPLE_STEP;
                 let (lo, hi) = (
                     y.saturating_sub(MATCH_RADIUS),
@@ -609,7 +619,7 @@ fn blur_growth(
                 );
                 for c in 0..sw {
                     let x = c * SAMPLE_STEP;
-                    if !wanted(k, y, x) {
+                    if !wanted(k, i, c) {
                         continue;
                     }
                     let area = ((hi - lo)
@@ -617,7 +627,7 @@ fn blur_growth(
                         as f64;
                     let n2 = noise.variance(local[(i, c)]);
                     for (j, rj) in r.iter_mut().enumerate() {
-                        *rj = sums.at(j, i, c) / area - n2 * gains[j];
+                        *rj = row[j * sw + c] / area - n2 * gains[j];
                     }
                     let jb = (0..nr).fold(0, |b, j| if r[j] < r[b] { j } else { b });
                     if jb + 1 == nr {
@@ -734,11 +744,22 @@ impl WindowSums {
         }
     }
 
-    /// The window sum of rung `j` at sample row `i`, column `c`.
-    fn at(&self, j: usize, i: usize, c: usize) -> f64 {
-        let row = |bi: usize| self.rows[(j * self.block_rows + bi) * self.sw + c];
-        let above = if i > 0 { row(i - 1) } else { 0.0 };
-        above + row(i) + row(i + 1)
+    /// The window sums of sample row `i`, every rung: `out[j * sw + c]`.
+    fn row(&self, i: usize, out: &mut [f64]) {
+        let sw = self.sw;
+        for (j, out) in out.chunks_exact_mut(sw).enumerate() {
+            let block = |bi: usize| &self.rows[(j * self.block_rows + bi) * sw..][..sw];
+            let (mid, below) = (block(i), block(i + 1));
+            if i > 0 {
+                for (((o, &a), &m), &b) in out.iter_mut().zip(block(i - 1)).zip(mid).zip(below) {
+                    *o = a + m + b;
+                }
+            } else {
+                for ((o, &m), &b) in out.iter_mut().zip(mid).zip(below) {
+                    *o = 0.0 + m + b;
+                }
+            }
+        }
     }
 }
 
