@@ -708,6 +708,7 @@ impl WindowSums {
         let mut rows = vec![0f64; blurs.len() * block_rows * sw];
         let mut col = vec![0f32; w];
         let mut blocks = vec![0f32; sw + 2];
+        let mut wide = vec![0f64; sw + 2];
         for bi in 0..block_rows {
             let needed = (bi.saturating_sub(1)..(bi + 2).min(sh)).any(|i| rows_wanted[i]);
             if !needed {
@@ -727,13 +728,18 @@ impl WindowSums {
                     }
                 }
                 // Then across each block's columns (blocks[bc + 1] is block bc;
-                // blocks[0] and blocks[sw + 1], outside the image, stay 0).
+                // blocks[0], left of the image, stays 0), and the three
+                // blocks of each window side by side.
                 for (o, cols) in blocks[1..].iter_mut().zip(&col_spans) {
                     *o = col[cols.clone()].iter().sum();
                 }
+                for (o, &b) in wide.iter_mut().zip(&blocks) {
+                    *o = f64::from(b);
+                }
                 let out = &mut rows[(j * block_rows + bi) * sw..][..sw];
-                for (o, b) in out.iter_mut().zip(blocks.windows(3)) {
-                    *o = f64::from(b[0]) + f64::from(b[1]) + f64::from(b[2]);
+                for (((o, &a), &b), &c) in out.iter_mut().zip(&wide).zip(&wide[1..]).zip(&wide[2..])
+                {
+                    *o = a + b + c;
                 }
             }
         }
