@@ -545,6 +545,38 @@ pub(crate) fn focus_scores(
     Ok(analyse(stack, p, progress)?.score)
 }
 
+/// The all-in-focus image (row-major f32): each pixel from the slice nearest
+/// its depth. Reads the stack's memory directly, matching on the pixel type
+/// once rather than per pixel (the same values as `get_f64` as f32).
+fn all_in_focus(stack: &StackView, depth: &Array2<f32>) -> Vec<f32> {
+    let z = stack.dim().0;
+    let slice_of = |d: f32| d.round().clamp(0.0, (z - 1) as f32) as usize;
+    fn pick<T: Copy>(
+        a: &ndarray::ArrayView3<T>,
+        depth: &Array2<f32>,
+        slice_of: impl Fn(f32) -> usize,
+        f: impl Fn(T) -> f32,
+    ) -> Vec<f32> {
+        let (_, h, w) = a.dim();
+        let n = h * w;
+        match (a.as_slice(), depth.as_slice()) {
+            (Some(v), Some(d)) => d
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| f(v[slice_of(d) * n + i]))
+                .collect(),
+            _ => (0..n)
+                .map(|i| f(a[[slice_of(depth[(i / w, i % w)]), i / w, i % w]]))
+                .collect(),
+        }
+    }
+    match stack {
+        StackView::U8(a) => pick(a, depth, slice_of, f32::from),
+        StackView::U16(a) => pick(a, depth, slice_of, f32::from),
+        StackView::F32(a) => pick(a, depth, slice_of, |v| v),
+    }
+}
+
 /// Blur growth in px per slice, by blur matching (see the module docs), or
 /// `None` when no defocused slice could be matched.
 fn blur_growth(
@@ -556,9 +588,7 @@ fn blur_growth(
     let (z, h, w) = stack.dim();
     let best = |y: usize, x: usize| depth[(y, x)].round().clamp(0.0, (z - 1) as f32) as usize;
     // The all-in-focus image and its blurs at a ladder of widths.
-    let aif: Vec<f32> = (0..h * w)
-        .map(|i| stack.get_f64(best(i / w, i % w), i / w, i % w) as f32)
-        .collect();
+    let aif = all_in_focus(stack, depth);
     let sigmas: Vec<f64> = std::iter::once(0.0)
         .chain((0..14).map(|i| 0.3 * 2f64.powf(i as f64 / 3.0)))
         .collect();
@@ -930,15 +960,9 @@ fn refine_specimen(
     max_hole: usize,
     fallback: usize,
 ) -> Array2<bool> {
-    let (z, h, w) = stack.dim();
+    let (_, h, w) = stack.dim();
     let interior = erode_sq(candidate, reach);
-    let aif: Vec<f32> = (0..h * w)
-        .map(|i| {
-            let (y, x) = (i / w, i % w);
-            let k = depth[(y, x)].round().clamp(0.0, (z - 1) as f32) as usize;
-            stack.get_f64(k, y, x) as f32
-        })
-        .collect();
+    let aif = all_in_focus(stack, depth);
     let values = |keep: &dyn Fn(usize) -> bool, of: &[f32]| -> Vec<f64> {
         (0..h * w)
             .filter(|&i| keep(i))
