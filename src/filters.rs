@@ -293,12 +293,20 @@ fn select_many(v: &mut [u64], positions: &[usize]) {
 /// 4 KiB: the default preset's band scores of a 20 x 256^2 stack are 16 MB,
 /// and their 4 KiB page faults cost as much as a blur.
 pub(crate) fn zeroed_f32(len: usize) -> Vec<f32> {
-    let v = vec![0.0f32; len];
+    filled(len, 0.0)
+}
+
+/// A buffer of `len` copies of `value`, on huge pages where the system
+/// allows when it is large (see [`zeroed_f32`]): the pages are advised
+/// before they are first written.
+pub(crate) fn filled<T: Clone>(len: usize, value: T) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    let bytes = len * std::mem::size_of::<T>();
     #[cfg(target_os = "linux")]
-    if len * 4 >= 4 << 20 {
+    if bytes >= 4 << 20 {
         let page = 4096usize;
         let start = (v.as_ptr() as usize).next_multiple_of(page);
-        let end = (v.as_ptr() as usize + len * 4) & !(page - 1);
+        let end = (v.as_ptr() as usize + bytes) & !(page - 1);
         if end > start {
             // SAFETY: advisory, on pages of our own allocation; a failure
             // leaves ordinary pages.
@@ -307,6 +315,7 @@ pub(crate) fn zeroed_f32(len: usize) -> Vec<f32> {
             }
         }
     }
+    v.resize(len, value);
     v
 }
 

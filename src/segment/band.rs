@@ -41,8 +41,8 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_max, box_mean_f32, box_mean_f32_into, box_mean_sampled, gaussian_blur_into,
-    gaussian_blur_seq, kernel, masked_median, median, remove_small, zeroed_f32,
+    NoiseModel, box_max, box_mean_f32, box_mean_f32_into, box_mean_sampled, filled,
+    gaussian_blur_into, gaussian_blur_seq, kernel, masked_median, median, remove_small, zeroed_f32,
 };
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
@@ -421,7 +421,7 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     // A slice too small for any sample still gets its chunk (dropped after),
     // so that every slice reports progress and its brightest value.
     let per = noise_sample_count(h, w);
-    let mut samples = vec![(0.0, 0.0); z * per.max(1)];
+    let mut samples = filled(z * per.max(1), (0.0, 0.0));
     let tops: Vec<f32> = samples
         .par_chunks_mut(per.max(1))
         .enumerate()
@@ -448,6 +448,9 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     let n = h * w;
     let nb = BANDS.len();
     let mut bands = zeroed_f32(z * nb * n);
+    // The local brightness is needed only until the scores are formed: it
+    // lives in the buffer that then receives the focus map (one fresh
+    // 5 MB buffer less to fault in).
     let mut means = zeroed_f32(z * n);
     let (mut noise, energies) = rayon::join(
         || NoiseModel::fit(samples),
@@ -479,7 +482,6 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
                 }
             }
         });
-    drop(means);
     lap.end("band scores");
 
     // Per pixel: the band with the highest best score, its curve and peak.
@@ -493,7 +495,7 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
             (b, d, peak)
         })
         .collect();
-    let mut score = Array3::from_shape_vec((z, h, w), zeroed_f32(z * n)).expect("shape");
+    let mut score = Array3::from_shape_vec((z, h, w), means).expect("shape");
     score
         .axis_iter_mut(Axis(0))
         .into_par_iter()
