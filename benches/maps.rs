@@ -14,7 +14,8 @@
 //! * the nine measures on 20 x 1024^2 u16, and their ratio to std;
 //! * windows 16..512 (20 x 1024^2) and images 256^2..4096^2 (paper scheme);
 //! * `segment` with both presets on 20 x 256^2 (library), and the CLI end to
-//!   end (TIFF read, segment, TIFF write) as a child process;
+//!   end (TIFF read, segment, TIFF write) as a child process; a `target` line
+//!   puts the default preset's figures next to issue 6's 50 ms;
 //! * peak memory of an in-memory map (a child process, VmHWM) against input
 //!   as f32 + output, and with `--big`, the CLI's peak RSS (`/usr/bin/time
 //!   -v`) segmenting a 200 x 2048 x 2048 u16 TIFF with the paper preset.
@@ -378,10 +379,14 @@ fn main() {
     // --- segment, library and CLI -----------------------------------------
     if run("segment") {
         let s = synth_stack(20, 256, PixelType::U16);
+        let mut library_default = (0.0, 0.0);
         for preset in [Preset::Default, Preset::Paper] {
             let t = time_ms(reps, || {
                 segment(s.view(), &SegmentParams::new(preset), &Progress::none()).expect("segment");
             });
+            if preset == Preset::Default {
+                library_default = t;
+            }
             r.add(
                 "segment",
                 &format!("{} 20x256x256 u16 (library)", preset.name()),
@@ -400,8 +405,9 @@ fn main() {
         let mask = dir.join("cli_mask.tif");
         let m = mask.to_str().unwrap();
         // Starting the tool at all (with the torch feature, loading libtorch).
-        let ms = cli(reps, &["--version"]);
-        r.add("cli", "startup (infocus --version)", 0, ms, "");
+        let startup = cli(reps, &["--version"]);
+        r.add("cli", "startup (infocus --version)", 0, startup, "");
+        let mut cli_default = (0.0, 0.0);
         for (tif, n) in [(&tif256, 256), (&tif1024, 1024)] {
             let t = tif.to_str().unwrap();
             for preset in ["default", "paper"] {
@@ -409,6 +415,9 @@ fn main() {
                     continue;
                 }
                 let ms = cli(reps, &["segment", t, "-o", m, "--preset", preset]);
+                if preset == "default" {
+                    cli_default = ms;
+                }
                 r.add(
                     "cli",
                     &format!("segment --preset {preset} 20x{n}x{n} u16"),
@@ -430,6 +439,7 @@ fn main() {
             );
         }
         let _ = std::fs::remove_file(&mask);
+        target_line(&mut r, library_default, cli_default, startup);
     }
 
     // --- memory -----------------------------------------------------------
@@ -479,6 +489,32 @@ fn main() {
         std::fs::write(out.join("infocus.json"), json).expect("write json");
         println!("\nwrote {}", out.join("infocus.json").display());
     }
+}
+
+/// Issue 6's target, "the default preset segments 20 x 256^2 end to end in
+/// under 50 ms", against this run's figures: the library call, the CLI (TIFF
+/// read, segment, mask TIFF written, as a child process) and the CLI less
+/// starting the tool (which, with the torch feature, loads libtorch).
+fn target_line(r: &mut Report, library: (f64, f64), cli: (f64, f64), startup: (f64, f64)) {
+    const TARGET_MS: f64 = 50.0;
+    let verdict = |ms: f64| if ms < TARGET_MS { "met" } else { "not met" };
+    println!(
+        "target     default segment 20x256x256 u16 < {TARGET_MS} ms: library {:.1} ms ({}), CLI end to end {:.1} ms ({}), CLI less startup {:.1} ms ({})",
+        library.0,
+        verdict(library.0),
+        cli.0,
+        verdict(cli.0),
+        cli.0 - startup.0,
+        verdict(cli.0 - startup.0)
+    );
+    r.rows.push(Row {
+        json: format!(
+            "{{\"group\": \"target\", \"case\": \"default segment 20x256x256 u16 end to end\", \"target_ms\": {TARGET_MS}, \"library_min_ms\": {:.4}, \"cli_min_ms\": {:.4}, \"cli_less_startup_ms\": {:.4}}}",
+            library.0,
+            cli.0,
+            cli.0 - startup.0
+        ),
+    });
 }
 
 /// Peak RSS of the CLI segmenting a 200 x 2048 x 2048 u16 TIFF (1.6 GB)

@@ -20,6 +20,7 @@ pub mod io;
 pub mod limits;
 pub mod map;
 pub mod measure;
+pub(crate) mod median;
 pub mod products;
 pub mod progress;
 pub mod report;

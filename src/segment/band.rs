@@ -41,8 +41,8 @@
 use super::Segmentation;
 use crate::error::{Error, Result};
 use crate::filters::{
-    NoiseModel, box_max, box_mean_f32, box_mean_sampled, gaussian_blur_seq, kernel, masked_median, median,
-    remove_small,
+    NoiseModel, box_max, box_mean_f32, box_mean_f32_into, box_mean_sampled, filled,
+    gaussian_blur_into, gaussian_blur_seq, kernel, masked_median, median, remove_small, zeroed_f32,
 };
 use crate::progress::{Counter, Progress};
 use crate::stack::StackView;
@@ -151,11 +151,60 @@ impl BandParams {
     }
 }
 
+/// Times of the preset's stages on stderr when `INFOCUS_PROF` is set: the
+/// profile that says where the time goes, without a profiler. Wall-clock
+/// time, and the CPU time of the whole process (all threads), which a
+/// shared machine's load disturbs less.
+struct Stages {
+    start: Option<(std::time::Instant, f64)>,
+}
+
+/// CPU time of the process so far, ms.
+fn process_cpu_ms() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 * 1e-6
+}
+
+impl Stages {
+    fn new() -> Self {
+        Stages {
+            start: std::env::var_os("INFOCUS_PROF")
+                .map(|_| (std::time::Instant::now(), process_cpu_ms())),
+        }
+    }
+
+    /// Prints the time since the last stage ended and starts the next.
+    fn end(&mut self, stage: &str) {
+        if let Some((t, cpu)) = &mut self.start {
+            let now = process_cpu_ms();
+            eprintln!(
+                "default preset: {stage:<22} {:7.2} ms wall {:7.2} ms cpu",
+                t.elapsed().as_secs_f64() * 1e3,
+                now - *cpu
+            );
+            (*t, *cpu) = (std::time::Instant::now(), now);
+        }
+    }
+}
+
 /// A slice as a row-major f32 image.
 fn slice_f32(stack: &StackView, k: usize) -> Vec<f32> {
     match stack {
-        StackView::U8(a) => a.index_axis(Axis(0), k).iter().map(|&v| f32::from(v)).collect(),
-        StackView::U16(a) => a.index_axis(Axis(0), k).iter().map(|&v| f32::from(v)).collect(),
+        StackView::U8(a) => a
+            .index_axis(Axis(0), k)
+            .iter()
+            .map(|&v| f32::from(v))
+            .collect(),
+        StackView::U16(a) => a
+            .index_axis(Axis(0), k)
+            .iter()
+            .map(|&v| f32::from(v))
+            .collect(),
         StackView::F32(a) => a.index_axis(Axis(0), k).iter().copied().collect(),
     }
 }
@@ -172,29 +221,38 @@ fn box_radius(p: &BandParams, rel: f64) -> usize {
     (p.radius as f64 * rel).round().max(1.0) as usize
 }
 
-/// Samples of (local mean, noise response) of a slice for the noise model:
+/// Samples of (local mean, noise response) of a slice for the noise model,
+/// into `out`:
 /// Immerkaer's operator (divided by its white-noise gain, 6) and the 3 x 3
 /// mean at every `NOISE_STEP`-th interior pixel in each direction.
-fn noise_samples(img: &[f32], h: usize, w: usize) -> Vec<(f64, f64)> {
-    let mut out = Vec::with_capacity((h / 2) * (w / 2));
-    for y in (1..h.saturating_sub(1)).step_by(NOISE_STEP) {
-        for x in (1..w.saturating_sub(1)).step_by(NOISE_STEP) {
-            let v = |dy: usize, dx: usize| f64::from(img[(y + dy - 1) * w + x + dx - 1]);
-            let resp = (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1) - 2.0 * v(1, 2)
-                + v(2, 0)
-                - 2.0 * v(2, 1)
-                + v(2, 2))
-                / 6.0;
-            let mut sum = 0.0;
-            for dy in 0..3 {
-                for dx in 0..3 {
-                    sum += v(dy, dx);
-                }
+fn noise_samples_into(img: &[f32], h: usize, w: usize, out: &mut [(f64, f64)]) {
+    let points = (1..h.saturating_sub(1)).step_by(NOISE_STEP).flat_map(|y| {
+        (1..w.saturating_sub(1))
+            .step_by(NOISE_STEP)
+            .map(move |x| (y, x))
+    });
+    for ((y, x), o) in points.zip(out) {
+        let v = |dy: usize, dx: usize| f64::from(img[(y + dy - 1) * w + x + dx - 1]);
+        let resp = (v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1)
+            - 2.0 * v(1, 2)
+            + v(2, 0)
+            - 2.0 * v(2, 1)
+            + v(2, 2))
+            / 6.0;
+        let mut sum = 0.0;
+        for dy in 0..3 {
+            for dx in 0..3 {
+                sum += v(dy, dx);
             }
-            out.push((sum / 9.0, resp));
         }
+        *o = (sum / 9.0, resp);
     }
-    out
+}
+
+/// How many samples [`noise_samples_into`] takes of an `h x w` slice.
+fn noise_sample_count(h: usize, w: usize) -> usize {
+    let along = |n: usize| (1..n.saturating_sub(1)).step_by(NOISE_STEP).len();
+    along(h) * along(w)
 }
 
 /// Energy that unit white noise leaves in each band: the squared norm of the
@@ -215,36 +273,127 @@ fn band_noise_gains() -> Vec<f64> {
         .collect()
 }
 
-/// Each band's score (excess of local band energy over the noise's) for
-/// one slice, row-major H x W per band.
-fn band_scores(img: &[f32], h: usize, w: usize, p: &BandParams, noise: NoiseModel, gains: &[f64]) -> Vec<Vec<f32>> {
-    let mut cache: Vec<(f64, Vec<f32>)> = Vec::new();
-    for &(inner, outer, _) in &BANDS {
-        for s in [inner, outer] {
-            if !cache.iter().any(|(c, _)| *c == s) {
-                cache.push((s, blur(img, h, w, s)));
+/// The distinct blur widths the bands need (0: the image itself).
+fn band_sigmas() -> Vec<f64> {
+    let mut sigmas: Vec<f64> = Vec::new();
+    for s in BANDS.iter().flat_map(|&(inner, outer, _)| [inner, outer]) {
+        if !sigmas.contains(&s) {
+            sigmas.push(s);
+        }
+    }
+    sigmas
+}
+
+/// Per-thread buffers of [`band_energies_into`], reused from slice to slice:
+/// a dozen fresh image-sized buffers per slice cost more in page faults and
+/// zeroing than the filters themselves.
+#[derive(Default)]
+struct BandScratch {
+    /// The slice as f32.
+    img: Vec<f32>,
+    /// Its blur at each of [`band_sigmas`] but 0.
+    blurs: Vec<Vec<f32>>,
+    /// Squared band-pass.
+    sq: Vec<f32>,
+    /// Scratch of the blurs and box means.
+    tmp: Vec<f32>,
+    sums: Vec<f64>,
+}
+
+/// Each band's local energy (box mean of the squared band-pass) of slice
+/// `k` into `energy` (row-major H x W per band, bands one after another), and
+/// the local brightness (for the noise's variance there) into `mean`.
+fn band_energies_into(
+    stack: &StackView,
+    k: usize,
+    p: &BandParams,
+    kernels: &[(f64, Vec<f32>)],
+    s: &mut BandScratch,
+    energy: &mut [f32],
+    mean: &mut [f32],
+) {
+    let (_, h, w) = stack.dim();
+    let n = h * w;
+    s.img = slice_f32(stack, k);
+    s.blurs.resize_with(kernels.len(), Vec::new);
+    for ((_, kern), b) in kernels.iter().zip(s.blurs.iter_mut()) {
+        b.resize(n, 0.0);
+        gaussian_blur_into(&s.img, h, w, kern, &mut s.tmp, b);
+    }
+    box_mean_f32_into(&s.img, h, w, p.radius, &mut s.sums, mean);
+    s.sq.resize(n, 0.0);
+    for (&(inner, outer, rel), out) in BANDS.iter().zip(energy.chunks_exact_mut(n)) {
+        let get = |sigma: f64| match kernels.iter().position(|(c, _)| *c == sigma) {
+            Some(i) => &s.blurs[i],
+            None => &s.img,
+        };
+        let (a, b) = (get(inner), get(outer));
+        for ((q, &a), &b) in s.sq.iter_mut().zip(a).zip(b) {
+            *q = (a - b) * (a - b);
+        }
+        box_mean_f32_into(&s.sq, h, w, box_radius(p, rel), &mut s.sums, out);
+    }
+}
+
+/// Per pixel, the band whose best score over the slices is highest (the
+/// first on ties), the slice of that best score (the first on ties) and the
+/// score; `bands` is laid out slice, band, pixel. Pixels run in blocks so
+/// that the loops over slices read memory in order and vectorise.
+fn best_bands(bands: &[f32], z: usize, n: usize) -> Vec<(u8, u16, f32)> {
+    const BLOCK: usize = 2048;
+    let mut best = vec![(0u8, 0u16, f32::NEG_INFINITY); n];
+    best.par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(c, best)| {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just above.
+                return unsafe { best_bands_block_avx2(bands, z, n, c * BLOCK, best) };
+            }
+            best_bands_block(bands, z, n, c * BLOCK, best)
+        });
+    best
+}
+
+/// [`best_bands_block`] for AVX2 (eight lanes; comparisons and selections
+/// are exact, so the same results).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn best_bands_block_avx2(
+    bands: &[f32],
+    z: usize,
+    n: usize,
+    i0: usize,
+    best: &mut [(u8, u16, f32)],
+) {
+    best_bands_block(bands, z, n, i0, best)
+}
+
+/// [`best_bands`] for the pixels from `i0` on. The running maximum and its
+/// slice are selected without branches so that the loop vectorises.
+#[inline(always)]
+fn best_bands_block(bands: &[f32], z: usize, n: usize, i0: usize, best: &mut [(u8, u16, f32)]) {
+    let nb = BANDS.len();
+    let len = best.len();
+    let mut top = vec![f32::NEG_INFINITY; len];
+    let mut arg = vec![0u32; len];
+    for b in 0..nb {
+        top.fill(f32::NEG_INFINITY);
+        arg.fill(0);
+        for k in 0..z {
+            let s = &bands[(k * nb + b) * n + i0..][..len];
+            for ((t, a), &v) in top.iter_mut().zip(arg.iter_mut()).zip(s) {
+                let above = v > *t;
+                *t = if above { v } else { *t };
+                *a = if above { k as u32 } else { *a };
+            }
+        }
+        for ((o, &t), &a) in best.iter_mut().zip(&top).zip(&arg) {
+            if t > o.2 {
+                *o = (b as u8, a as u16, t);
             }
         }
     }
-    let get = |s: f64| &cache.iter().find(|(c, _)| *c == s).expect("cached").1;
-    // Local brightness, for the noise's variance there.
-    let mean = box_mean_f32(img, h, w, p.radius);
-    BANDS
-        .iter()
-        .zip(gains)
-        .map(|(&(inner, outer, rel), &gain)| {
-            let (a, b) = (get(inner), get(outer));
-            let sq: Vec<f32> = a.iter().zip(b).map(|(&a, &b)| (a - b) * (a - b)).collect();
-            let r = box_radius(p, rel);
-            let energy = box_mean_f32(&sq, h, w, r);
-            let (na, nb) = ((noise.a * gain) as f32, (noise.b * gain) as f32);
-            energy
-                .iter()
-                .zip(&mean)
-                .map(|(&e, &m)| e / (na + nb * m.max(0.0)) - 1.0)
-                .collect()
-        })
-        .collect()
 }
 
 /// Everything the preset derives from the stack before thresholding.
@@ -265,69 +414,104 @@ fn analyse(stack: StackView, p: &BandParams, progress: &Progress) -> Result<Anal
     let (z, h, w) = stack.dim();
     let counter = Counter::new(progress, 2 * z as u64);
     counter.check()?;
+    let mut lap = Stages::new();
     // The noise model, from every slice.
-    let per_slice: Vec<(Vec<(f64, f64)>, f32)> = (0..z)
-        .into_par_iter()
-        .map(|k| {
+    // Every slice's samples written in place into one buffer (no copy of
+    // ~5 MB into a fresh one for the fit).
+    // A slice too small for any sample still gets its chunk (dropped after),
+    // so that every slice reports progress and its brightest value.
+    let per = noise_sample_count(h, w);
+    let mut samples = filled(z * per.max(1), (0.0, 0.0));
+    let tops: Vec<f32> = samples
+        .par_chunks_mut(per.max(1))
+        .enumerate()
+        .map(|(k, out)| {
             counter.check()?;
             let img = slice_f32(&stack, k);
-            let top = img.iter().fold(0f32, |m, &v| m.max(v.abs()));
+            noise_samples_into(&img, h, w, out);
             counter.add(1)?;
-            Ok((noise_samples(&img, h, w), top))
+            Ok(img.iter().fold(0f32, |m, &v| m.max(v.abs())))
         })
         .collect::<Result<_>>()?;
-    let top = per_slice.iter().fold(0f32, |m, s| m.max(s.1));
-    let mut noise = NoiseModel::fit(per_slice.into_iter().flat_map(|(n, _)| n).collect());
+    samples.truncate(z * per);
+    lap.end("noise samples");
+    let top = tops.iter().fold(0f32, |m, &t| m.max(t));
+    let gains = band_noise_gains();
+    let kernels: Vec<(f64, Vec<f32>)> = band_sigmas()
+        .into_iter()
+        .filter(|&s| s > 0.0)
+        .map(|s| (s, kernel(s)))
+        .collect();
+    // Every band's energy of every slice (slice, band, pixel) and the local
+    // brightness, while the noise model is fitted: the fit is one thread's
+    // work, and the energies do not need it.
+    let n = h * w;
+    let nb = BANDS.len();
+    let mut bands = zeroed_f32(z * nb * n);
+    // The local brightness is needed only until the scores are formed: it
+    // lives in the buffer that then receives the focus map (one fresh
+    // 5 MB buffer less to fault in).
+    let mut means = zeroed_f32(z * n);
+    let (mut noise, energies) = rayon::join(
+        || NoiseModel::fit(samples),
+        || {
+            bands
+                .par_chunks_mut(nb * n)
+                .zip(means.par_chunks_mut(n))
+                .enumerate()
+                .try_for_each_init(BandScratch::default, |scratch, (k, (energy, mean))| {
+                    counter.check()?;
+                    band_energies_into(&stack, k, p, &kernels, scratch, energy, mean);
+                    counter.add(1)
+                })
+        },
+    );
+    energies?;
     // A noise-free stack still needs a floor to measure contrast against.
     noise.a = noise.a.max(1e-12 * f64::from(top).powi(2)).max(1e-30);
-    let gains = band_noise_gains();
-    // Every band's score of every slice.
-    let bands: Vec<Vec<Vec<f32>>> = (0..z)
-        .into_par_iter()
-        .map(|k| {
-            counter.check()?;
-            let s = band_scores(&slice_f32(&stack, k), h, w, p, noise, &gains);
-            counter.add(1)?;
-            Ok(s)
-        })
-        .collect::<Result<_>>()?;
-
-    // Per pixel: the band with the highest best score, its curve and peak.
-    let n = h * w;
-    let per_pixel: Vec<(u8, f32, f32)> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .map(|i| {
-            let mut best = (f32::NEG_INFINITY, 0usize, 0usize);
-            for b in 0..BANDS.len() {
-                let mut m = (f32::NEG_INFINITY, 0usize);
-                for (k, s) in bands.iter().enumerate() {
-                    let v = s[b][i];
-                    if v > m.0 {
-                        m = (v, k);
-                    }
-                }
-                if m.0 > best.0 {
-                    best = (m.0, b, m.1);
+    lap.end("noise fit, band energy");
+    // Energies become scores: excess over the noise's energy there.
+    bands
+        .par_chunks_mut(nb * n)
+        .zip(means.par_chunks(n))
+        .for_each(|(slice, mean)| {
+            for ((&gain, scores), _) in gains.iter().zip(slice.chunks_exact_mut(n)).zip(&BANDS) {
+                let (na, nb) = ((noise.a * gain) as f32, (noise.b * gain) as f32);
+                for (o, &m) in scores.iter_mut().zip(mean) {
+                    *o = *o / (na + nb * m.max(0.0)) - 1.0;
                 }
             }
-            let (peak, b, kb) = best;
-            let d = peak_position(kb, z, |k| bands[k][b][i]);
-            (b as u8, d, peak)
+        });
+    lap.end("band scores");
+
+    // Per pixel: the band with the highest best score, its curve and peak.
+    let best = best_bands(&bands, z, n);
+    let per_pixel: Vec<(u8, f32, f32)> = best
+        .par_iter()
+        .enumerate()
+        .with_min_len(4096)
+        .map(|(i, &(b, kb, peak))| {
+            let d = peak_position(kb as usize, z, |k| bands[(k * nb + b as usize) * n + i]);
+            (b, d, peak)
         })
         .collect();
-    let mut score = Array3::<f32>::zeros((z, h, w));
+    let mut score = Array3::from_shape_vec((z, h, w), means).expect("shape");
     score
         .axis_iter_mut(Axis(0))
         .into_par_iter()
-        .zip(bands.par_iter())
-        .for_each(|(mut out, s)| {
-            for (o, (i, pp)) in out.iter_mut().zip(per_pixel.iter().enumerate()) {
-                *o = s[pp.0 as usize][i];
+        .enumerate()
+        .for_each(|(k, mut out)| {
+            let out = out.as_slice_mut().expect("standard layout");
+            let slice = &bands[k * nb * n..(k + 1) * nb * n];
+            for (i, (o, pp)) in out.iter_mut().zip(&per_pixel).enumerate() {
+                *o = slice[pp.0 as usize * n + i];
             }
         });
-    let depth = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.1).collect()).expect("shape");
-    let peak = Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.2).collect()).expect("shape");
+    lap.end("best band and depth");
+    let depth =
+        Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.1).collect()).expect("shape");
+    let peak =
+        Array2::from_shape_vec((h, w), per_pixel.iter().map(|pp| pp.2).collect()).expect("shape");
     Ok(Analysis {
         score,
         depth,
@@ -363,6 +547,38 @@ pub(crate) fn focus_scores(
     Ok(analyse(stack, p, progress)?.score)
 }
 
+/// The all-in-focus image (row-major f32): each pixel from the slice nearest
+/// its depth. Reads the stack's memory directly, matching on the pixel type
+/// once rather than per pixel (the same values as `get_f64` as f32).
+fn all_in_focus(stack: &StackView, depth: &Array2<f32>) -> Vec<f32> {
+    let z = stack.dim().0;
+    let slice_of = |d: f32| d.round().clamp(0.0, (z - 1) as f32) as usize;
+    fn pick<T: Copy>(
+        a: &ndarray::ArrayView3<T>,
+        depth: &Array2<f32>,
+        slice_of: impl Fn(f32) -> usize,
+        f: impl Fn(T) -> f32,
+    ) -> Vec<f32> {
+        let (_, h, w) = a.dim();
+        let n = h * w;
+        match (a.as_slice(), depth.as_slice()) {
+            (Some(v), Some(d)) => d
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| f(v[slice_of(d) * n + i]))
+                .collect(),
+            _ => (0..n)
+                .map(|i| f(a[[slice_of(depth[(i / w, i % w)]), i / w, i % w]]))
+                .collect(),
+        }
+    }
+    match stack {
+        StackView::U8(a) => pick(a, depth, slice_of, f32::from),
+        StackView::U16(a) => pick(a, depth, slice_of, f32::from),
+        StackView::F32(a) => pick(a, depth, slice_of, |v| v),
+    }
+}
+
 /// Blur growth in px per slice, by blur matching (see the module docs), or
 /// `None` when no defocused slice could be matched.
 fn blur_growth(
@@ -374,9 +590,7 @@ fn blur_growth(
     let (z, h, w) = stack.dim();
     let best = |y: usize, x: usize| depth[(y, x)].round().clamp(0.0, (z - 1) as f32) as usize;
     // The all-in-focus image and its blurs at a ladder of widths.
-    let aif: Vec<f32> = (0..h * w)
-        .map(|i| stack.get_f64(best(i / w, i % w), i / w, i % w) as f32)
-        .collect();
+    let aif = all_in_focus(stack, depth);
     let sigmas: Vec<f64> = std::iter::once(0.0)
         .chain((0..14).map(|i| 0.3 * 2f64.powf(i as f64 / 3.0)))
         .collect();
@@ -399,71 +613,53 @@ fn blur_growth(
     let gains: Vec<f64> = sigmas.iter().map(|&s| gain(s)).collect();
     let s2: Vec<f64> = sigmas.iter().map(|s| s * s).collect();
     let (sh, sw) = (h.div_ceil(SAMPLE_STEP), w.div_ceil(SAMPLE_STEP));
-    // The sample points of each slice that blur matching uses.
-    let wanted = |k: usize, y: usize, x: usize| {
-        let delta2 = (k as f64 - f64::from(depth[(y, x)])).powi(2);
-        specimen[(y, x)] && (1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2)
+    // The depth at each sample point of the specimen (read once, not once
+    // per slice), and the points of each slice that blur matching uses.
+    let sample_depth: Vec<Option<f32>> = (0..sh * sw)
+        .map(|i| {
+            let (y, x) = ((i / sw) * SAMPLE_STEP, (i % sw) * SAMPLE_STEP);
+            specimen[(y, x)].then(|| depth[(y, x)])
+        })
+        .collect();
+    let wanted = |k: usize, i: usize, c: usize| {
+        sample_depth[i * sw + c].is_some_and(|d| {
+            let delta2 = (k as f64 - f64::from(d)).powi(2);
+            (1.0..=MAX_DEFOCUS * MAX_DEFOCUS).contains(&delta2)
+        })
     };
-    const R: usize = 4;
     let samples: Vec<(f64, f64)> = (0..z)
         .into_par_iter()
         .flat_map_iter(|k| {
-            // Rows of samples wanted in this slice, and the image rows they need.
-            let rows_wanted: Vec<bool> = (0..sh)
-                .map(|i| (0..sw).any(|j| wanted(k, i * SAMPLE_STEP, j * SAMPLE_STEP)))
-                .collect();
+            // Rows of samples wanted in this slice.
+            let rows_wanted: Vec<bool> =
+                (0..sh).map(|i| (0..sw).any(|c| wanted(k, i, c))).collect();
             let mut out = Vec::new();
             if !rows_wanted.iter().any(|&r| r) {
                 return out;
             }
-            let need_row = |y: usize| {
-                let lo = y.saturating_sub(R).div_ceil(SAMPLE_STEP);
-                let hi = ((y + R) / SAMPLE_STEP).min(sh - 1);
-                (lo..=hi).any(|i| rows_wanted[i] && i * SAMPLE_STEP + R >= y && y + R >= i * SAMPLE_STEP)
-            };
             let img = slice_f32(stack, k);
+            let sums = WindowSums::new(&img, &blurs, h, w, &rows_wanted);
             let nr = blurs.len();
-            // Box sums along each needed row at the sampled columns, per rung:
-            // row_sums[(j * h + y) * sw + c].
-            let mut row_sums = vec![0f64; nr * h * sw];
-            let mut sq = vec![0f32; w];
-            for y in (0..h).filter(|&y| need_row(y)) {
-                let row = &img[y * w..(y + 1) * w];
-                for (j, b) in blurs.iter().enumerate() {
-                    for ((q, &p), &v) in sq.iter_mut().zip(&b[y * w..(y + 1) * w]).zip(row) {
-                        *q = (p - v) * (p - v);
-                    }
-                    let o = &mut row_sums[(j * h + y) * sw..(j * h + y + 1) * sw];
-                    for (c, o) in o.iter_mut().enumerate() {
-                        let x = c * SAMPLE_STEP;
-                        let win = &sq[x.saturating_sub(R)..(x + R + 1).min(w)];
-                        *o = f64::from(win.iter().sum::<f32>());
-                    }
-                }
-            }
             let mut r = vec![0f64; nr];
-            let mut col = vec![0f64; nr * sw];
+            let mut row = vec![0f64; nr * sw];
             for i in (0..sh).filter(|&i| rows_wanted[i]) {
+                sums.row(i, &mut row);
                 let y = i * SAMPLE_STEP;
-                let (lo, hi) = (y.saturating_sub(R), (y + R + 1).min(h));
-                // Box sums at this row of samples, every rung.
-                col.iter_mut().for_each(|v| *v = 0.0);
-                for j in 0..nr {
-                    let acc = &mut col[j * sw..(j + 1) * sw];
-                    for yy in lo..hi {
-                        let src = &row_sums[(j * h + yy) * sw..(j * h + yy + 1) * sw];
-                        acc.iter_mut().zip(src).for_each(|(a, &v)| *a += v);
-                    }
-                }
+                let (lo, hi) = (
+                    y.saturating_sub(MATCH_RADIUS),
+                    (y + MATCH_RADIUS + 1).min(h),
+                );
                 for c in 0..sw {
                     let x = c * SAMPLE_STEP;
-                    if !wanted(k, y, x) {
+                    if !wanted(k, i, c) {
                         continue;
                     }
-                    let area = ((hi - lo) * ((x + R + 1).min(w) - x.saturating_sub(R))) as f64;
+                    let area = ((hi - lo)
+                        * ((x + MATCH_RADIUS + 1).min(w) - x.saturating_sub(MATCH_RADIUS)))
+                        as f64;
                     let n2 = noise.variance(local[(i, c)]);
                     for (j, rj) in r.iter_mut().enumerate() {
-                        *rj = col[j * sw + c] / area - n2 * gains[j];
+                        *rj = row[j * sw + c] / area - n2 * gains[j];
                     }
                     let jb = (0..nr).fold(0, |b, j| if r[j] < r[b] { j } else { b });
                     if jb + 1 == nr {
@@ -486,6 +682,125 @@ fn blur_growth(
     fit_growth(samples)
 }
 
+/// Blur matching compares a slice with each blurred all-in-focus image over
+/// a (2 `MATCH_RADIUS` + 1)^2 window at every `SAMPLE_STEP`-th pixel.
+const MATCH_RADIUS: usize = SAMPLE_STEP + SAMPLE_STEP / 2;
+
+/// Sums of squared differences between a slice and each rung of the blur
+/// ladder over the window of every sample point. The windows of
+/// neighbouring samples overlap, so the image is cut into blocks of
+/// `SAMPLE_STEP`^2 px centred on the sample points: each window is the 3 x 3
+/// blocks around its sample. A pixel's squared difference is then added
+/// into one block (vectorised along rows), instead of into the nine windows
+/// that overlap it one sample at a time.
+struct WindowSums {
+    /// Per rung, block row (0..=sh) and sample column: the sum over the
+    /// block and its left and right neighbours.
+    rows: Vec<f64>,
+    block_rows: usize,
+    sw: usize,
+}
+
+impl WindowSums {
+    /// The sums of `img` against `blurs` where `rows_wanted` (per sample
+    /// row) asks for them.
+    fn new(img: &[f32], blurs: &[Vec<f32>], h: usize, w: usize, rows_wanted: &[bool]) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { Self::new_avx2(img, blurs, h, w, rows_wanted) };
+        }
+        Self::new_body(img, blurs, h, w, rows_wanted)
+    }
+
+    /// [`WindowSums::new_body`] for AVX2; no FMA, so the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn new_avx2(
+        img: &[f32],
+        blurs: &[Vec<f32>],
+        h: usize,
+        w: usize,
+        rows_wanted: &[bool],
+    ) -> Self {
+        Self::new_body(img, blurs, h, w, rows_wanted)
+    }
+
+    #[inline(always)]
+    fn new_body(img: &[f32], blurs: &[Vec<f32>], h: usize, w: usize, rows_wanted: &[bool]) -> Self {
+        const S: usize = SAMPLE_STEP;
+        let (sh, sw) = (rows_wanted.len(), w.div_ceil(S));
+        let block_rows = sh + 1;
+        // The pixels of block b along an axis of n px: [b S - S/2, b S + S/2].
+        let span = |b: usize, n: usize| {
+            let end = (b * S + S / 2 + 1).min(n);
+            (b * S).saturating_sub(S / 2).min(end)..end
+        };
+        let col_spans: Vec<std::ops::Range<usize>> = (0..=sw).map(|bc| span(bc, w)).collect();
+        let mut rows = vec![0f64; blurs.len() * block_rows * sw];
+        let mut col = vec![0f32; w];
+        let mut blocks = vec![0f32; sw + 2];
+        let mut wide = vec![0f64; sw + 2];
+        for bi in 0..block_rows {
+            let needed = (bi.saturating_sub(1)..(bi + 2).min(sh)).any(|i| rows_wanted[i]);
+            if !needed {
+                continue;
+            }
+            let block = span(bi, h);
+            for (j, b) in blurs.iter().enumerate() {
+                // Squared differences summed down the block's rows.
+                let (b, v) = (
+                    &b[block.start * w..block.end * w],
+                    &img[block.start * w..block.end * w],
+                );
+                col.fill(0.0);
+                for (b, v) in b.chunks_exact(w).zip(v.chunks_exact(w)) {
+                    for ((c, &p), &v) in col.iter_mut().zip(b).zip(v) {
+                        *c += (p - v) * (p - v);
+                    }
+                }
+                // Then across each block's columns (blocks[bc + 1] is block bc;
+                // blocks[0], left of the image, stays 0), and the three
+                // blocks of each window side by side.
+                for (o, cols) in blocks[1..].iter_mut().zip(&col_spans) {
+                    *o = col[cols.clone()].iter().sum();
+                }
+                for (o, &b) in wide.iter_mut().zip(&blocks) {
+                    *o = f64::from(b);
+                }
+                let out = &mut rows[(j * block_rows + bi) * sw..][..sw];
+                for (((o, &a), &b), &c) in out.iter_mut().zip(&wide).zip(&wide[1..]).zip(&wide[2..])
+                {
+                    *o = a + b + c;
+                }
+            }
+        }
+        WindowSums {
+            rows,
+            block_rows,
+            sw,
+        }
+    }
+
+    /// The window sums of sample row `i`, every rung: `out[j * sw + c]`.
+    fn row(&self, i: usize, out: &mut [f64]) {
+        let sw = self.sw;
+        for (j, out) in out.chunks_exact_mut(sw).enumerate() {
+            let block = |bi: usize| &self.rows[(j * self.block_rows + bi) * sw..][..sw];
+            let (mid, below) = (block(i), block(i + 1));
+            if i > 0 {
+                for (((o, &a), &m), &b) in out.iter_mut().zip(block(i - 1)).zip(mid).zip(below) {
+                    *o = a + m + b;
+                }
+            } else {
+                for ((o, &m), &b) in out.iter_mut().zip(mid).zip(below) {
+                    *o = 0.0 + m + b;
+                }
+            }
+        }
+    }
+}
+
 /// Fits `rel^2 = beta^2 * defocus^2` to (defocus^2, rel^2) samples. Each
 /// whole-slice defocus bucket gives a slope from its medians (robust to
 /// texture-poor pixels). Walking outwards from focus, buckets count once
@@ -495,7 +810,10 @@ fn blur_growth(
 fn fit_growth(samples: Vec<(f64, f64)>) -> Option<f64> {
     let mut buckets: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = Default::default();
     for (d2, r2) in samples {
-        buckets.entry(d2.sqrt().round() as u64).or_default().push((d2, r2));
+        buckets
+            .entry(d2.sqrt().round() as u64)
+            .or_default()
+            .push((d2, r2));
     }
     let mut slopes = Vec::new();
     let mut prev = 0.0;
@@ -539,9 +857,10 @@ fn specimen_mask(a: &Analysis, p: &BandParams) -> Array2<bool> {
     // Energy over noise, >= 1 (the score is the excess over noise).
     let energy = a.peak.mapv(|v| (v + 1.0).max(1.0));
     let local = box_max(&energy, HALO_RADIUS);
-    let mut m = Zip::from(&a.peak).and(&energy).and(&local).map_collect(|&v, &e, &l| {
-        f64::from(v) >= p.min_contrast && e >= HALO_FRACTION * l
-    });
+    let mut m = Zip::from(&a.peak)
+        .and(&energy)
+        .and(&local)
+        .map_collect(|&v, &e, &l| f64::from(v) >= p.min_contrast && e >= HALO_FRACTION * l);
     remove_small(&mut m, (2 * p.radius + 1).pow(2));
     m
 }
@@ -559,8 +878,14 @@ fn erode_sq(mask: &Array2<bool>, r: usize) -> Array2<bool> {
     let (h, w) = mask.dim();
     let ind: Vec<f32> = mask.iter().map(|&m| if m { 0.0 } else { 1.0 }).collect();
     let frac = box_mean_f32(&ind, h, w, r);
-    Array2::from_shape_vec((h, w), frac.iter().zip(mask.iter()).map(|(&f, &m)| m && f == 0.0).collect())
-        .expect("shape")
+    Array2::from_shape_vec(
+        (h, w),
+        frac.iter()
+            .zip(mask.iter())
+            .map(|(&f, &m)| m && f == 0.0)
+            .collect(),
+    )
+    .expect("shape")
 }
 
 /// Fills the holes of `mask` (unset 4-connected components that do not touch
@@ -637,17 +962,14 @@ fn refine_specimen(
     max_hole: usize,
     fallback: usize,
 ) -> Array2<bool> {
-    let (z, h, w) = stack.dim();
+    let (_, h, w) = stack.dim();
     let interior = erode_sq(candidate, reach);
-    let aif: Vec<f32> = (0..h * w)
-        .map(|i| {
-            let (y, x) = (i / w, i % w);
-            let k = depth[(y, x)].round().clamp(0.0, (z - 1) as f32) as usize;
-            stack.get_f64(k, y, x) as f32
-        })
-        .collect();
+    let aif = all_in_focus(stack, depth);
     let values = |keep: &dyn Fn(usize) -> bool, of: &[f32]| -> Vec<f64> {
-        (0..h * w).filter(|&i| keep(i)).map(|i| f64::from(of[i])).collect()
+        (0..h * w)
+            .filter(|&i| keep(i))
+            .map(|i| f64::from(of[i]))
+            .collect()
     };
     // Background level: the median of the all-in-focus image outside the
     // candidate, when there is enough outside to say.
@@ -681,20 +1003,31 @@ fn refine_specimen(
     let texture = || {
         let mean = box_mean_f32(&aif, h, w, EVIDENCE_RADIUS);
         let fine = gaussian_blur_seq(&aif, h, w, 1.0);
-        let sq: Vec<f32> = aif.iter().zip(&fine).map(|(&a, &b)| (a - b) * (a - b)).collect();
+        let sq: Vec<f32> = aif
+            .iter()
+            .zip(&fine)
+            .map(|(&a, &b)| (a - b) * (a - b))
+            .collect();
         let energy = box_mean_f32(&sq, h, w, EVIDENCE_RADIUS);
         let gain = band_noise_gains()[0];
-        let excess = |i: usize| f64::from(energy[i]) / (noise.variance(f64::from(mean[i])) * gain) - 1.0;
+        let excess =
+            |i: usize| f64::from(energy[i]) / (noise.variance(f64::from(mean[i])) * gain) - 1.0;
         let mut e: Vec<f64> = (0..h * w)
             .filter(|&i| inner[i] && excess(i) >= TEXTURE_EVIDENCE)
             .map(|i| f64::from(energy[i]))
             .collect();
         let typical = if e.len() >= 64 { median(&mut e) } else { 0.0 };
         let informative = (0..h * w).any(|i| inner[i])
-            && typical >= (1.0 + 2.0 * TEXTURE_EVIDENCE) * noise.variance(background.unwrap_or(0.0)) * gain;
+            && typical
+                >= (1.0 + 2.0 * TEXTURE_EVIDENCE)
+                    * noise.variance(background.unwrap_or(0.0))
+                    * gain;
         informative.then(|| {
             (0..h * w)
-                .map(|i| excess(i) >= TEXTURE_EVIDENCE && f64::from(energy[i]) >= RELATIVE_EVIDENCE * typical)
+                .map(|i| {
+                    excess(i) >= TEXTURE_EVIDENCE
+                        && f64::from(energy[i]) >= RELATIVE_EVIDENCE * typical
+                })
                 .collect::<Vec<bool>>()
         })
     };
@@ -710,7 +1043,11 @@ fn refine_specimen(
     // one body: gaps in its evidence are closed and its holes filled, however
     // large. A sparse one (separate cells) keeps the background between them.
     let n_in = inner.iter().filter(|&&v| v).count();
-    let n_ev = inner.iter().zip(evidence.iter()).filter(|(i, e)| **i && **e).count();
+    let n_ev = inner
+        .iter()
+        .zip(evidence.iter())
+        .filter(|(i, e)| **i && **e)
+        .count();
     let dense = everywhere && n_ev as f64 >= DENSE_FRACTION * n_in as f64;
     if dense {
         evidence = erode_sq(&dilate(&evidence, DENSE_CLOSE_RADIUS), DENSE_CLOSE_RADIUS);
@@ -749,16 +1086,34 @@ pub fn segment_details(
     p: &BandParams,
     progress: &Progress,
 ) -> Result<(Segmentation, Details)> {
+    let mut lap = Stages::new();
     let a = analyse(stack, p, progress)?;
+    lap.end("(analysis total)");
     let (z, h, w) = stack.dim();
     let reach = box_radius(p, BANDS[BANDS.len() - 1].2) + 2 * BANDS[BANDS.len() - 1].1 as usize;
     let max_hole = (2 * reach).pow(2);
     let mut candidate = specimen_mask(&a, p);
     fill_holes(&mut candidate, max_hole);
-    let near = masked_median(a.depth.view(), candidate.view(), p.smoothing.min(NEAR_RADIUS));
-    let mut specimen = refine_specimen(&stack, &candidate, &near, a.noise, reach, (2 * p.radius + 1).pow(2) * 4, p.radius / 2 + 3);
+    lap.end("candidate specimen");
+    let near = masked_median(
+        a.depth.view(),
+        candidate.view(),
+        p.smoothing.min(NEAR_RADIUS),
+    );
+    lap.end("near-depth median");
+    let mut specimen = refine_specimen(
+        &stack,
+        &candidate,
+        &near,
+        a.noise,
+        reach,
+        (2 * p.radius + 1).pow(2) * 4,
+        p.radius / 2 + 3,
+    );
     remove_small(&mut specimen, (2 * p.radius + 1).pow(2));
+    lap.end("refine specimen");
     let depth = masked_median(a.depth.view(), specimen.view(), p.smoothing);
+    lap.end("depth median");
     let dof = match p.dof {
         Some(d) => d,
         None => match blur_growth(&stack, &depth, &specimen, a.noise) {
@@ -767,18 +1122,23 @@ pub fn segment_details(
         }
         .clamp(0.5, 2.0 * z as f64),
     };
+    lap.end("depth of field");
     let mut mask = Array3::<u8>::zeros((z, h, w));
-    for (k, mut m) in mask.axis_iter_mut(Axis(0)).enumerate() {
-        Zip::from(&mut m)
-            .and(&depth)
-            .and(&specimen)
-            .for_each(|m, &d, &s| {
-                if s && (k as f64 - f64::from(d)).abs() <= dof / 2.0 {
-                    *m = 255;
-                }
-            });
-    }
+    mask.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(k, mut m)| {
+            Zip::from(&mut m)
+                .and(&depth)
+                .and(&specimen)
+                .for_each(|m, &d, &s| {
+                    if s && (k as f64 - f64::from(d)).abs() <= dof / 2.0 {
+                        *m = 255;
+                    }
+                });
+        });
     let depth_idx = depth.mapv(|d| d.round().clamp(0.0, (z - 1) as f32) as u16);
+    lap.end("masks");
     Ok((
         Segmentation {
             map: a.score,
@@ -786,6 +1146,10 @@ pub fn segment_details(
             depth: depth_idx,
             dof: Some(dof),
         },
-        Details { depth, specimen, dof },
+        Details {
+            depth,
+            specimen,
+            dof,
+        },
     ))
 }
