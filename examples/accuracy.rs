@@ -27,7 +27,7 @@ const PRESETS: [Preset; 2] = [Preset::Default, Preset::Paper];
 mod unet_rows {
     use infocus::segment::{segment, Preset, SegmentParams};
     use infocus::synth::{synth, training_suite, Synth};
-    use infocus::unet::{finetune, train, DeviceSpec, Labelled, Model, PredictParams, TrainParams, UnetConfig};
+    use infocus::unet::{train, DeviceSpec, Labelled, Model, PredictParams, TrainParams, UnetConfig};
     use infocus::Progress;
     use ndarray::Array3;
     use std::path::Path;
@@ -36,6 +36,8 @@ mod unet_rows {
     pub const STACKS: usize = 32;
     pub const WEAK: &str = "models/unet-synthetic.safetensors";
     pub const TUNED: &str = "models/unet-synthetic-finetuned.safetensors";
+    /// How many times the two truth stacks enter the fine-tuning data.
+    pub const TRUTH_REPEATS: usize = 8;
 
     fn env(key: &str, default: usize) -> usize {
         std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -63,19 +65,30 @@ mod unet_rows {
             .zip(&labels)
             .map(|(s, m)| Labelled { image: s.stack.view(), mask: m.view(), slices: None, source: "weak labels, default preset".into() })
             .collect();
-        let model = Model::new(UnetConfig::default(), DeviceSpec::Cpu, 0).expect("model");
-        let params = TrainParams { epochs: env("UNET_EPOCHS", 30), batch: 8, patch: 64, patience: 8, val_fraction: 0.1, ..TrainParams::default() };
+        // The default architecture (Z context 3, batch norm) at the paper's
+        // width: 8 channels plateaued at a validation IoU of 0.70 against
+        // the labels (mean IoU 0.651 against truth on the suite).
+        let config = UnetConfig { base_channels: env("UNET_WIDTH", 16), ..UnetConfig::default() };
+        let model = Model::new(config, DeviceSpec::Cpu, 0).expect("model");
+        let params = TrainParams { epochs: env("UNET_EPOCHS", 20), batch: 8, patch: 64, patience: 8, val_fraction: 0.1, ..TrainParams::default() };
         let weak = train(&model, &data, &params, &Progress::none(), &mut |e| {
             eprintln!("unet epoch {}/{} loss {:.4} val IoU {:.3} ({:.0} s)", e.epoch, e.epochs, e.loss, e.val_iou, e.seconds)
         })
         .expect("train")
         .model;
-        // Fine-tuning on the exact truth of two training stacks.
-        let images: Vec<_> = stacks[..2].iter().map(|s| s.stack.view()).collect();
-        let masks: Vec<_> = stacks[..2].iter().map(|s| s.truth.view()).collect();
-        let ft = TrainParams { epochs: env("FT_EPOCHS", 15), patch: 64, ..TrainParams::finetuning() };
-        let tuned = finetune(&weak, &images, &masks, None, &ft, &Progress::none(), &mut |e| {
-            eprintln!("fine-tune epoch {}/{} val IoU {:.3}", e.epoch, e.epochs, e.val_iou)
+        // Fine-tuning on the exact truth of two training stacks, rehearsing
+        // the weak labels of the other 30 so that the model does not forget
+        // them: on the truth of two stacks alone it learned their depths of
+        // field and fell from 0.651 to 0.478 on the suite. The truth is
+        // repeated so that it makes about a third of the crops.
+        let mut tuning: Vec<Labelled> = Vec::new();
+        for _ in 0..TRUTH_REPEATS {
+            tuning.extend(stacks[..2].iter().map(|s| Labelled { image: s.stack.view(), mask: s.truth.view(), slices: None, source: "manual masks (synthetic truth)".into() }));
+        }
+        tuning.extend(data[2..].iter().cloned());
+        let ft = TrainParams { epochs: env("FT_EPOCHS", 6), batch: 8, patch: 64, patience: 0, val_fraction: 0.1, ..TrainParams::finetuning() };
+        let tuned = train(&weak, &tuning, &ft, &Progress::none(), &mut |e| {
+            eprintln!("fine-tune epoch {}/{} val IoU {:.3} ({:.0} s)", e.epoch, e.epochs, e.val_iou, e.seconds)
         })
         .expect("finetune")
         .model;
@@ -226,7 +239,7 @@ fn main() {
     let unet_note = {
         let (weak, tuned, train_s) = unet_rows::models(std::env::args().any(|a| a == "--reuse-models"));
         eprintln!("U-Net trained and fine-tuned in {train_s:.0} s");
-        let note = format!("`unet`: a U-Net ({}; `{}`) trained on the default preset's masks of {} training stacks that are not in the suite (`synth::training_suite`, other seeds); `unet-finetuned`: that model fine-tuned on the exact truth of 2 of those training stacks (`{}`). Making both took {train_s:.0} s{}.", weak.config(), unet_rows::WEAK, unet_rows::STACKS, unet_rows::TUNED, if std::env::args().any(|a| a == "--reuse-models") { " (loaded, `--reuse-models`)" } else { "" });
+        let note = format!("`unet`: a U-Net ({}; `{}`) trained on the default preset's masks of {} training stacks that are not in the suite (`synth::training_suite`, other seeds); `unet-finetuned`: that model fine-tuned (the paper's fine-tuning loss and learning rate) on the exact truth of 2 of those training stacks, repeated {}x, with the weak labels of the other {} rehearsed (`{}`). Making both took {train_s:.0} s{}.", weak.config(), unet_rows::WEAK, unet_rows::STACKS, unet_rows::TRUTH_REPEATS, unet_rows::STACKS - 2, unet_rows::TUNED, if std::env::args().any(|a| a == "--reuse-models") { " (loaded, `--reuse-models`)" } else { "" });
         methods.push(("unet".into(), Box::new(move |s| (unet_rows::predict(&weak, s), None))));
         methods.push(("unet-finetuned".into(), Box::new(move |s| (unet_rows::predict(&tuned, s), None))));
         note
