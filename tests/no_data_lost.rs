@@ -287,11 +287,18 @@ fn a_second_ctrl_c_quits_at_once_without_temporaries() {
 fn ctrl_c_in_a_batch_writes_only_whole_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let inputs: Vec<PathBuf> = (0..6)
-        .map(|i| small_stack(d, &format!("s{i}.tif"), 8, 128, 20 + i))
+    // Enough work that the batch outlasts the tool's start-up (libtorch's
+    // initialisation in a torch build, ~0.25 s, before the Ctrl-C handler
+    // exists): the default preset takes a few ms per small stack.
+    let inputs: Vec<PathBuf> = (0..10)
+        .map(|i| small_stack(d, &format!("s{i}.tif"), 16, 192, 20 + i))
         .collect();
     let outdir = d.join("masks");
     let params = SegmentParams::new(Preset::Default);
+    let t = Instant::now();
+    let version = Command::new(bin()).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    let startup = t.elapsed();
     let t = Instant::now();
     let out = Command::new(bin())
         .arg("segment")
@@ -316,7 +323,8 @@ fn ctrl_c_in_a_batch_writes_only_whole_outputs() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(full.mul_f64(frac));
+        // Into the work, past the start-up.
+        std::thread::sleep(startup + full.saturating_sub(startup).mul_f64(frac));
         sigint(&child);
         let out = child.wait_with_output().unwrap();
         let what = describe(&out);
