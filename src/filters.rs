@@ -579,8 +579,8 @@ pub(crate) fn box_mean_f32_into(
     assert_eq!(src.len(), h * w);
     assert_eq!(out.len(), h * w);
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
+    if crate::simd::avx2() {
+        // SAFETY: `simd::avx2` is true only where the CPU has AVX2.
         return unsafe { box_mean_avx2(src, h, w, r, rows, out) };
     }
     box_mean_body(src, h, w, r, rows, out)
@@ -688,8 +688,8 @@ pub(crate) fn gaussian_blur_into(
     assert_eq!(src.len(), h * w);
     assert_eq!(dst.len(), h * w);
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
+    if crate::simd::avx2() {
+        // SAFETY: `simd::avx2` is true only where the CPU has AVX2.
         return unsafe { gaussian_blur_avx2(src, h, w, k, tmp, dst) };
     }
     gaussian_blur_body(src, h, w, k, tmp, dst)

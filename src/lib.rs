@@ -21,6 +21,7 @@ pub mod limits;
 pub mod map;
 pub mod measure;
 pub(crate) mod median;
+pub(crate) mod simd;
 pub mod products;
 pub mod progress;
 pub mod report;

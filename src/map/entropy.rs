@@ -326,7 +326,7 @@ impl<T: Count> Band<T> {
     /// stays in a small buffer, so the rest costs one pass over `hist`.
     fn cumulate(&mut self, needed: &[u32], stamp: u32) {
         #[cfg(target_arch = "x86_64")]
-        if super::simd::avx2() {
+        if crate::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { self.cumulate_avx2(needed, stamp) };
         }

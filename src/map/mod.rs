@@ -21,12 +21,11 @@
 //! Slices are independent and run in parallel, and so do blocks of output
 //! rows when there are too few slices; no result depends on how the work is
 //! split, so maps are bit-identical for any number of threads. The hot
-//! loops also run as AVX2 builds where the CPU has them ([`simd`]), with
+//! loops also run as AVX2 builds where the CPU has them ([`crate::simd`]), with
 //! the same bits.
 
 mod entropy;
 mod lattice;
-pub(crate) mod simd;
 mod spread;
 mod sums;
 
@@ -321,7 +320,7 @@ mod tests {
                         strides: vec![4, 6, 9, 13],
                     };
                     let run = |on: bool| {
-                        simd::force_avx2(on);
+                        crate::simd::force_avx2(on);
                         let map = focus_map(stack.view(), &p, &Progress::none()).unwrap();
                         map.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
                     };

@@ -43,7 +43,7 @@ impl StrideRow<'_> {
         }
         self.band = Some(band);
         #[cfg(target_arch = "x86_64")]
-        if super::simd::avx2() {
+        if crate::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             unsafe { self.rebuild_avx2(band) };
             return true;
@@ -192,7 +192,7 @@ impl Tree {
     #[inline(never)]
     fn update(&mut self, leaves: &[StrideRow], leaf_dirty: &[bool], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if super::simd::avx2() {
+        if crate::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { self.update_avx2(leaves, leaf_dirty, out) };
         }

@@ -269,7 +269,7 @@ impl<A: WindowSum> TermSweep<A> {
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        if super::simd::avx2() {
+        if crate::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { self.edges_avx2(r, prefix) };
         }
@@ -345,7 +345,7 @@ fn window_sums<P: Pixel, D: Domain>(
     offset: D::N,
 ) -> Vec<Vec<Vec<D::A>>> {
     #[cfg(target_arch = "x86_64")]
-    if super::simd::avx2() {
+    if crate::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
         return unsafe { window_sums_avx2::<P, D>(img, m, win, strides, offset) };
     }

@@ -340,7 +340,7 @@ impl Entropy {
                         .of_difference(hi, lo, n, |h: u16, l: u16| u32::from(h.wrapping_sub(l)));
                 }
             };
-            if crate::map::simd::avx2() {
+            if crate::simd::avx2() {
                 // SAFETY: the CPU has AVX2 (checked at run time).
                 return unsafe { self.of_difference_avx2(hi, lo, n) };
             }

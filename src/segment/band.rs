@@ -346,8 +346,8 @@ fn best_bands(bands: &[f32], z: usize, n: usize) -> Vec<(u8, u16, f32)> {
         .enumerate()
         .for_each(|(c, best)| {
             #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2, checked just above.
+            if crate::simd::avx2() {
+                // SAFETY: `simd::avx2` is true only where the CPU has AVX2.
                 return unsafe { best_bands_block_avx2(bands, z, n, c * BLOCK, best) };
             }
             best_bands_block(bands, z, n, c * BLOCK, best)
@@ -706,8 +706,8 @@ impl WindowSums {
     /// row) asks for them.
     fn new(img: &[f32], blurs: &[Vec<f32>], h: usize, w: usize, rows_wanted: &[bool]) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
+        if crate::simd::avx2() {
+            // SAFETY: `simd::avx2` is true only where the CPU has AVX2.
             return unsafe { Self::new_avx2(img, blurs, h, w, rows_wanted) };
         }
         Self::new_body(img, blurs, h, w, rows_wanted)

@@ -1,7 +1,9 @@
-//! Run-time choice of AVX2 for the map's hot loops.
+//! Run-time choice of AVX2 for the hot loops: one decision for the whole
+//! library, so that `INFOCUS_NO_AVX2` turns every AVX2 build off at once.
 //!
-//! The default build targets baseline x86-64 (SSE2). The map's hot loops
-//! (column sums, integral rows, run fills, row maxima) are element-wise
+//! The default build targets baseline x86-64 (SSE2). The hot loops (the
+//! maps' column sums, integral rows, run fills and row maxima; the default
+//! preset's blurs, box means and best-band search) are element-wise
 //! loops that the compiler vectorises; compiled a second time for AVX2 they
 //! do twice the work per instruction, and the column sums of 16-bit pixels
 //! widen four pixels to 64 bits in one instruction instead of several.
