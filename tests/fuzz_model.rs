@@ -60,12 +60,14 @@ fn seeds() -> &'static [Vec<u8>] {
                 base_channels: 4,
                 norm: Norm::Batch,
                 context: 1,
+                profile: false,
             },
             UnetConfig {
                 depth: 1,
                 base_channels: 1,
                 norm: Norm::None,
                 context: 0,
+                profile: false,
             },
         ];
         let mut out = Vec::new();

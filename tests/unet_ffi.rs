@@ -81,6 +81,7 @@ mod with_torch {
             base_channels: 4,
             norm: Norm::Batch,
             context: 1,
+            profile: false,
         };
         // The core.
         let labels = weak_labels(

@@ -26,6 +26,7 @@ fn tiny() -> UnetConfig {
         base_channels: 4,
         norm: Norm::Batch,
         context: 1,
+        profile: true,
     }
 }
 
@@ -464,53 +465,4 @@ fn devices_are_explicit_and_reported() {
     }
 }
 
-// ------------------------------------------------------------------ CUDA
-//
-// These need a CUDA device and a build with `--features cuda`; they are
-// ignored by default and fail (never pass silently) where there is no GPU.
-// On a GPU machine: `cargo test --release --features cuda --test unet_model -- --ignored cuda`.
-
-fn require_cuda() {
-    assert!(
-        infocus::unet::cuda_available(),
-        "not run: no CUDA device is visible to libtorch (build with --features cuda on a GPU machine)"
-    );
-}
-
-#[test]
-#[ignore = "needs a CUDA device"]
-fn cuda_and_cpu_predictions_agree() {
-    require_cuda();
-    let t = trained().lock().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.safetensors");
-    t.model.save(&path).unwrap();
-    let gpu = Model::load(&path, DeviceSpec::Cuda(0)).unwrap();
-    assert_eq!(gpu.device(), "cuda:0");
-    let s = learnable(3);
-    let a = t.model.predict(s.stack.view(), &PredictParams::default(), &Progress::none()).unwrap();
-    let b = gpu.predict(s.stack.view(), &PredictParams::default(), &Progress::none()).unwrap();
-    assert_eq!(b.device, "cuda:0");
-    let worst = a.prob.iter().zip(&b.prob).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-    assert!(worst <= 1e-3, "CPU and CUDA differ by {worst}");
-}
-
-#[test]
-#[ignore = "needs a CUDA device"]
-fn cuda_trains_and_fine_tunes() {
-    require_cuda();
-    let s = small(1);
-    let m = labels(s.stack.view());
-    let data = [Labelled {
-        image: s.stack.view(),
-        mask: m.view(),
-        slices: None,
-        source: "weak labels".into(),
-    }];
-    let model = Model::new(tiny(), DeviceSpec::Cuda(0), 0).unwrap();
-    let params = TrainParams { epochs: 3, patch: 32, ..TrainParams::default() };
-    let t = train(&model, &data, &params, &Progress::none(), &mut quiet).unwrap();
-    assert_eq!(t.device, "cuda:0");
-    let f = finetune(&t.model, &[s.stack.view()], &[s.truth.view()], None, &params, &Progress::none(), &mut quiet).unwrap();
-    assert_eq!(f.device, "cuda:0");
-}
+// CUDA: tests/unet_cuda.rs (runs everywhere; checks the GPU where there is one).

@@ -201,6 +201,7 @@ fn to_config(c: &InfocusUnetConfig) -> Result<UnetConfig, Failure> {
         base_channels: c.base_channels as usize,
         norm,
         context: c.context as usize,
+        profile: false,
     };
     c.validate()?;
     Ok(c)

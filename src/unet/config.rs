@@ -99,6 +99,13 @@ pub struct UnetConfig {
     /// [`UnetConfig::MAX_CONTEXT`]): the slices at offsets ±1, ±2, ±4, ...
     /// (see [`UnetConfig::offsets`]). 0 is the paper's single-slice input.
     pub context: usize,
+    /// Adds the focus profile to the input (see [`super::data::NetInput`]):
+    /// for each slice given, how sharp each pixel is there relative to its
+    /// sharpest slice in the whole stack, and once per pixel how much
+    /// structure it has at best focus. A window of neighbours cannot see
+    /// where along Z a pixel peaks when that is far away, nor the stack's
+    /// depth of field; these two numbers per pixel carry both.
+    pub profile: bool,
 }
 
 impl UnetConfig {
@@ -116,6 +123,7 @@ impl UnetConfig {
             base_channels: 16,
             norm: Norm::Instance,
             context: 0,
+            profile: false,
         }
     }
 
@@ -132,9 +140,11 @@ impl UnetConfig {
         v
     }
 
-    /// Input channels: `1 + 2 context`.
+    /// Input channels: one image per Z offset (`1 + 2 context`); with
+    /// `profile`, as many profile planes and the best-focus structure plane.
     pub fn input_channels(&self) -> usize {
-        1 + 2 * self.context
+        let planes = 1 + 2 * self.context;
+        if self.profile { 2 * planes + 1 } else { planes }
     }
 
     /// A preset by name: `paper` or `default`.
@@ -221,6 +231,7 @@ impl UnetConfig {
             "base_channels": self.base_channels,
             "norm": self.norm.name(),
             "context": self.context,
+            "profile": self.profile,
             "input_channels": self.input_channels(),
             "z_offsets": self.offsets(),
             "output": "sigmoid",
@@ -252,10 +263,23 @@ impl UnetConfig {
                 Self::MAX_CONTEXT
             )));
         }
-        if int("input_channels")? != 1 + 2 * context {
+        // Files written before `profile` existed have none.
+        let profile = match obj.get("profile") {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| bad("profile is not true or false"))?,
+        };
+        let channels = UnetConfig {
+            context,
+            profile,
+            ..UnetConfig::paper()
+        }
+        .input_channels();
+        if int("input_channels")? != channels {
             return Err(bad(&format!(
-                "input_channels must be {} for context {context}",
-                1 + 2 * context
+                "input_channels must be {channels} for context {context}{}",
+                if profile { " with the focus profile" } else { "" }
             )));
         }
         if obj.get("output").and_then(|k| k.as_str()) != Some("sigmoid") {
@@ -271,6 +295,7 @@ impl UnetConfig {
             base_channels: int("base_channels")?,
             norm,
             context,
+            profile,
         };
         c.validate()?;
         Ok(c)
@@ -293,6 +318,7 @@ impl Default for UnetConfig {
             base_channels: 8,
             norm: Norm::Batch,
             context: 3,
+            profile: true,
         }
     }
 }
@@ -301,11 +327,12 @@ impl fmt::Display for UnetConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "depth {}, {} base channels, {} norm, context {} ({} parameters)",
+            "depth {}, {} base channels, {} norm, context {}{} ({} parameters)",
             self.depth,
             self.base_channels,
             self.norm,
             self.context,
+            if self.profile { ", focus profile" } else { "" },
             self.parameters()
         )
     }
@@ -358,6 +385,7 @@ mod tests {
             base_channels: 2,
             norm: Norm::None,
             context: 0,
+            profile: false,
         };
         let n = (9 * 2 + 2) + (9 * 4 + 2)      // encoder
             + (9 * 8 + 4) + (9 * 16 + 4)        // bottleneck
@@ -379,6 +407,7 @@ mod tests {
         let o = j.as_object_mut().unwrap();
         o.remove("context");
         o.remove("z_offsets");
+        o.remove("profile");
         o.insert("input_channels".into(), 1.into());
         let c = UnetConfig::from_json(&j).unwrap();
         assert_eq!(c.context, 0);
@@ -389,5 +418,28 @@ mod tests {
         let mut c = UnetConfig::default();
         c.context = UnetConfig::MAX_CONTEXT + 1;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn files_without_profile_have_none_and_channels_must_match() {
+        // A context-3 file of the previous release: 7 input channels.
+        let mut j = UnetConfig::default().to_json();
+        j.as_object_mut().unwrap().remove("profile");
+        j["input_channels"] = 7.into();
+        let c = UnetConfig::from_json(&j).unwrap();
+        assert!(!c.profile);
+        assert_eq!(c.context, 3);
+        // With the profile: 7 images, 7 profile planes and the structure plane.
+        let d = UnetConfig::default();
+        assert!(d.profile);
+        assert_eq!(d.input_channels(), 15);
+        assert_eq!(UnetConfig::from_json(&d.to_json()).unwrap(), d);
+        let mut j = d.to_json();
+        j["input_channels"] = 7.into();
+        assert!(UnetConfig::from_json(&j).is_err());
+        let mut j = d.to_json();
+        j["profile"] = "yes".into();
+        assert!(UnetConfig::from_json(&j).is_err());
+        assert!(!UnetConfig::paper().profile);
     }
 }

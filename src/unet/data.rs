@@ -3,10 +3,12 @@
 //!
 //! Pure array code (no libtorch), so that it is tested in every build.
 
+use super::config::UnetConfig;
 use crate::error::{Error, Result};
 use crate::stack::StackView;
 use crate::synth::rng::Rng;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
+use rayon::prelude::*;
 
 /// How a stack's intensities become the network's input: per stack, the
 /// `low_percent` and `high_percent` percentiles map to 0 and 1
@@ -101,6 +103,112 @@ impl Normalisation {
         n.validate()?;
         Ok(n)
     }
+}
+
+/// What the network reads of one stack: the normalised slices and, for a
+/// [`UnetConfig::profile`] network, the stack's focus profile.
+///
+/// The profile is made of a sharpness per slice and pixel, `s_k`: the mean
+/// over a 5 x 5 box of the squared 4-neighbour Laplacian of the normalised
+/// slice. Two planes come from it:
+/// - per slice, `1 + ln(s_k / max_j s_j) / 6`, clipped below at 0: 1 at the
+///   pixel's sharpest slice, falling as the slice leaves focus. How fast it
+///   falls from slice to slice is the depth of field, seen by every pixel;
+/// - once per stack, `ln(max_j s_j / floor) / 8`, where `floor` is the median
+///   over pixels of `min_j s_j`: how much structure the pixel has at its best
+///   focus against what blur and noise alone leave, which tells specimen
+///   from empty background.
+///
+/// Both are whole-stack statistics: the one thing a window of neighbouring
+/// slices cannot give the network.
+pub(crate) struct NetInput {
+    /// The normalised slices, Z x H x W.
+    pub image: Array3<f32>,
+    profile: Option<(Array3<f32>, Array2<f32>)>,
+}
+
+/// Natural-log units of sharpness that span the profile's 0..1.
+const PROFILE_SPAN: f32 = 6.0;
+/// Natural-log units of structure per unit of the best-focus plane.
+const STRUCTURE_SCALE: f32 = 8.0;
+/// Radius of the sharpness box (5 x 5).
+const SHARPNESS_RADIUS: usize = 2;
+/// Keeps the logarithm finite on flat slices (normalised intensities are
+/// about 0..1, so a squared Laplacian of 1e-7 is no structure).
+const SHARPNESS_FLOOR: f32 = 1e-7;
+
+impl NetInput {
+    /// The input of `stack` for a network of `config` normalised by `normalisation`.
+    pub fn new(normalisation: &Normalisation, config: &UnetConfig, stack: StackView) -> Self {
+        let image = normalisation.apply(stack);
+        let profile = config.profile.then(|| focus_profile(&image));
+        NetInput { image, profile }
+    }
+
+    pub fn dim(&self) -> (usize, usize, usize) {
+        self.image.dim()
+    }
+
+    /// The input planes of slice `k`, in channel order (see
+    /// [`UnetConfig::input_channels`]): the image at each Z offset, then
+    /// with the profile its plane at each offset and the structure plane.
+    pub fn planes(&self, offsets: &[isize], k: usize) -> Vec<ArrayView2<'_, f32>> {
+        let at = channel_slices(offsets, k, self.image.dim().0);
+        let mut v: Vec<_> = at.iter().map(|&c| self.image.index_axis(Axis(0), c)).collect();
+        if let Some((profile, structure)) = &self.profile {
+            v.extend(at.iter().map(|&c| profile.index_axis(Axis(0), c)));
+            v.push(structure.view());
+        }
+        v
+    }
+}
+
+/// ln of the sharpness of one slice (see [`NetInput`]).
+fn log_sharpness(plane: ArrayView2<f32>) -> Vec<f32> {
+    let (h, w) = plane.dim();
+    let at = |y: usize, x: usize| plane[[y, x]];
+    let mut lap2 = Vec::with_capacity(h * w);
+    for y in 0..h {
+        let (up, down) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        for x in 0..w {
+            let (left, right) = (x.saturating_sub(1), (x + 1).min(w - 1));
+            let l = at(up, x) + at(down, x) + at(y, left) + at(y, right) - 4.0 * at(y, x);
+            lap2.push(l * l);
+        }
+    }
+    crate::filters::box_mean_f32(&lap2, h, w, SHARPNESS_RADIUS)
+        .into_iter()
+        .map(|v| (v + SHARPNESS_FLOOR).ln())
+        .collect()
+}
+
+/// The profile and structure planes of a normalised stack (see [`NetInput`]).
+fn focus_profile(image: &Array3<f32>) -> (Array3<f32>, Array2<f32>) {
+    let (z, h, w) = image.dim();
+    let logs: Vec<Vec<f32>> = (0..z)
+        .into_par_iter()
+        .map(|k| log_sharpness(image.index_axis(Axis(0), k)))
+        .collect();
+    let mut best = vec![f32::NEG_INFINITY; h * w];
+    let mut least = vec![f32::INFINITY; h * w];
+    for l in &logs {
+        for ((b, m), &v) in best.iter_mut().zip(&mut least).zip(l) {
+            *b = b.max(v);
+            *m = m.min(v);
+        }
+    }
+    let floor = if least.is_empty() {
+        0.0
+    } else {
+        let mid = least.len() / 2;
+        *least.select_nth_unstable_by(mid, f32::total_cmp).1
+    };
+    let profile = Array3::from_shape_fn((z, h, w), |(k, y, x)| {
+        let i = y * w + x;
+        (1.0 + (logs[k][i] - best[i]) / PROFILE_SPAN).max(0.0)
+    });
+    let structure = Array2::from_shape_fn((h, w), |(y, x)| (best[y * w + x] - floor) / STRUCTURE_SCALE);
+    (profile, structure)
 }
 
 /// Index `i` (possibly outside `0..n`) reflected into `0..n` without
@@ -212,6 +320,80 @@ mod tests {
         assert_eq!(channel_slices(&off, 5, 10), vec![5, 4, 6, 3, 7, 1, 9]);
         assert_eq!(channel_slices(&off, 9, 10), vec![9, 8, 9, 7, 9, 5, 9]);
         assert_eq!(channel_slices(&off, 0, 1), vec![0; 7]);
+    }
+
+    /// The profile of a stack, computed the slow and obvious way.
+    fn literal_profile(img: &Array3<f32>) -> (Array3<f32>, Array2<f32>) {
+        let (z, h, w) = img.dim();
+        let lap = |k: usize, y: usize, x: usize| {
+            let at = |yy: isize, xx: isize| {
+                img[[k, yy.clamp(0, h as isize - 1) as usize, xx.clamp(0, w as isize - 1) as usize]]
+            };
+            let (y, x) = (y as isize, x as isize);
+            at(y - 1, x) + at(y + 1, x) + at(y, x - 1) + at(y, x + 1) - 4.0 * at(y, x)
+        };
+        let logs = Array3::from_shape_fn((z, h, w), |(k, y, x)| {
+            let (mut sum, mut n) = (0.0f64, 0.0f64);
+            for yy in y.saturating_sub(2)..(y + 3).min(h) {
+                for xx in x.saturating_sub(2)..(x + 3).min(w) {
+                    sum += f64::from(lap(k, yy, xx)).powi(2);
+                    n += 1.0;
+                }
+            }
+            ((sum / n) as f32 + 1e-7).ln()
+        });
+        let best = logs.fold_axis(Axis(0), f32::NEG_INFINITY, |a, &b| a.max(b));
+        let least = logs.fold_axis(Axis(0), f32::INFINITY, |a, &b| a.min(b));
+        let mut sorted: Vec<f32> = least.iter().copied().collect();
+        sorted.sort_by(f32::total_cmp);
+        let floor = sorted[sorted.len() / 2];
+        let profile = Array3::from_shape_fn((z, h, w), |(k, y, x)| {
+            (1.0 + (logs[[k, y, x]] - best[[y, x]]) / 6.0).max(0.0)
+        });
+        (profile, best.mapv(|b| (b - floor) / 8.0))
+    }
+
+    #[test]
+    fn the_profile_matches_the_literal_computation() {
+        let mut rng = Rng::stream(5, 1, 0);
+        // Slice 2 carries the most structure, slice 0 the least.
+        let gain = [0.1f32, 0.5, 1.0, 0.3];
+        let img = Array3::from_shape_fn((4, 9, 7), |(k, _, _)| gain[k] * rng.range(0.0, 1.0) as f32);
+        let (profile, structure) = focus_profile(&img);
+        let (want_p, want_s) = literal_profile(&img);
+        for (a, b) in profile.iter().zip(&want_p) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        for (a, b) in structure.iter().zip(&want_s) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        // Every pixel peaks at 1 somewhere, and nothing leaves 0..1.
+        for y in 0..9 {
+            for x in 0..7 {
+                let col = profile.slice(ndarray::s![.., y, x]);
+                assert_eq!(col.fold(0.0f32, |a, &b| a.max(b)), 1.0);
+                assert!(col.iter().all(|&v| (0.0..=1.0).contains(&v)));
+            }
+        }
+        assert!(profile.index_axis(Axis(0), 2).mean().unwrap() > profile.index_axis(Axis(0), 0).mean().unwrap());
+    }
+
+    #[test]
+    fn planes_follow_the_channel_order_of_the_config() {
+        let s = Array3::from_shape_fn((5, 16, 16), |(k, y, x)| ((k * 7 + y * 3 + x) % 11) as u16);
+        let view = StackView::U16(s.view());
+        for config in [UnetConfig::default(), UnetConfig::paper(), UnetConfig { profile: false, ..UnetConfig::default() }] {
+            let input = NetInput::new(&Normalisation::default(), &config, view);
+            let offsets = config.offsets();
+            for k in 0..5 {
+                let planes = input.planes(&offsets, k);
+                assert_eq!(planes.len(), config.input_channels());
+                // The images first, at the clamped offsets.
+                for (p, c) in planes.iter().zip(channel_slices(&offsets, k, 5)) {
+                    assert_eq!(*p, input.image.index_axis(Axis(0), c));
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! any Z, H and W, by overlapping tiles blended with a smooth window (see
 //! [`super::tiles`]).
 
+use super::data::NetInput;
 use super::model::Model;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -93,7 +94,7 @@ impl Model {
     ) -> Result<Prediction> {
         stack.validate()?;
         params.validate(self.config.multiple())?;
-        let input = self.normalisation.apply(stack);
+        let input = NetInput::new(&self.normalisation, &self.config, stack);
         let slices: Vec<usize> = (0..input.dim().0).collect();
         let prob = self.probabilities(&input, &slices, params, progress)?;
         let mask = threshold(&prob, params.threshold);
@@ -109,7 +110,7 @@ impl Model {
 impl Model {
     pub(crate) fn probabilities(
         &self,
-        _input: &Array3<f32>,
+        _input: &NetInput,
         _slices: &[usize],
         _params: &PredictParams,
         _progress: &Progress,
@@ -123,19 +124,20 @@ impl Model {
     /// Probabilities of `slices` of a normalised stack, `slices.len()` x H x W.
     pub(crate) fn probabilities(
         &self,
-        input: &Array3<f32>,
+        input: &NetInput,
         slices: &[usize],
         params: &PredictParams,
         progress: &Progress,
     ) -> Result<Array3<f32>> {
-        use super::data::{channel_slices, reflect};
+        use super::data::reflect;
         use super::tiles::Axis1;
         use tch::Tensor;
         use tch::nn::ModuleT;
 
         super::apply_threads();
-        let (z, h, w) = input.dim();
+        let (_, h, w) = input.dim();
         let offsets = self.config.offsets();
+        let channels = self.config.input_channels();
         let m = self.config.multiple();
         let tile = params.tile / m * m;
         let (ay, ax) = (
@@ -171,10 +173,9 @@ impl Model {
         let (mut t_fill, mut t_fwd, mut t_blend) = (0.0, 0.0, 0.0);
         for chunk in jobs.chunks(params.batch) {
             let t0 = std::time::Instant::now();
-            let mut buf = Vec::with_capacity(chunk.len() * offsets.len() * th * tw);
+            let mut buf = Vec::with_capacity(chunk.len() * channels * th * tw);
             for &(i, y0, x0) in chunk {
-                for c in channel_slices(&offsets, slices[i], z) {
-                    let plane = input.index_axis(ndarray::Axis(0), c);
+                for plane in input.planes(&offsets, slices[i]) {
                     for ty in 0..th {
                         let y = reflect((y0 + ty) as isize, h);
                         for tx in 0..tw {
@@ -189,7 +190,7 @@ impl Model {
                 let x = Tensor::from_slice(&buf)
                     .reshape([
                         chunk.len() as i64,
-                        offsets.len() as i64,
+                        channels as i64,
                         th as i64,
                         tw as i64,
                     ])

@@ -340,7 +340,7 @@ mod imp {
     use crate::eval::Scores;
     use crate::synth::rng::Rng;
     use crate::unet::data::{
-        PURPOSE_EPOCH, channel_slices, dihedral, origin, patch, shuffle, split,
+        NetInput, PURPOSE_EPOCH, dihedral, origin, patch, shuffle, split,
     };
     use crate::unet::guard;
     use crate::unet::predict::PredictParams;
@@ -374,9 +374,9 @@ mod imp {
         progress.report(0, params.epochs as u64)?;
         crate::unet::apply_threads();
         let mut work = model.try_clone()?;
-        let inputs: Vec<Array3<f32>> = data
+        let inputs: Vec<NetInput> = data
             .iter()
-            .map(|d| work.normalisation.apply(d.image))
+            .map(|d| NetInput::new(&work.normalisation, &work.config, d.image))
             .collect();
         let (train_idx, val_idx) = split(samples.len(), params.val_fraction, params.seed);
         let train_set: Vec<(usize, usize)> = train_idx.iter().map(|&i| samples[i]).collect();
@@ -384,6 +384,7 @@ mod imp {
         let p = params.patch;
         let device = work.inner.device;
         let offsets = work.config.offsets();
+        let channels = work.config.input_channels() as i64;
 
         let best = guard(|| {
             if params.freeze_encoder {
@@ -420,16 +421,15 @@ mod imp {
                     let mut ys = Vec::with_capacity(chunk.len() * p * p);
                     for &(s, k) in chunk {
                         let msk = data[s].mask.index_axis(ndarray::Axis(0), k);
-                        let (z, h, w) = inputs[s].dim();
+                        let (_, h, w) = inputs[s].dim();
                         let (y0, x0) = (origin(&mut rng, h, p), origin(&mut rng, w, p));
                         let t = if params.augment {
                             rng.below(8) as u8
                         } else {
                             0
                         };
-                        for c in channel_slices(&offsets, k, z) {
-                            let img = inputs[s].index_axis(ndarray::Axis(0), c);
-                            xs.extend(dihedral(patch(img, y0, x0, p).view(), t));
+                        for plane in inputs[s].planes(&offsets, k) {
+                            xs.extend(dihedral(patch(plane, y0, x0, p).view(), t));
                         }
                         ys.extend(
                             dihedral(patch(msk, y0, x0, p).view(), t)
@@ -439,7 +439,7 @@ mod imp {
                     }
                     let (n, p) = (chunk.len() as i64, p as i64);
                     let x = Tensor::from_slice(&xs)
-                        .reshape([n, offsets.len() as i64, p, p])
+                        .reshape([n, channels, p, p])
                         .to_device(device);
                     let y = Tensor::from_slice(&ys)
                         .reshape([n, 1, p, p])
@@ -549,7 +549,7 @@ mod imp {
     /// IoU at probability 0.5 of the validation slices, predicted whole.
     fn validate(
         model: &Model,
-        inputs: &[Array3<f32>],
+        inputs: &[NetInput],
         data: &[Labelled],
         val: &[(usize, usize)],
     ) -> Result<f64> {
