@@ -9,7 +9,9 @@
 #    GPU predictions repeat), and the U-Net CLI and C-ABI tests, whose
 #    `auto` device is the GPU there.
 # 2. The CLI end to end: synth, train --device cuda, predict on cuda and on
-#    cpu; the two masks are scored against each other and the truth.
+#    cpu; the two masks are scored against each other and the truth, and
+#    the probabilities must agree to TF32's precision (libtorch lets cuDNN
+#    convolve in TF32 on Ampere and later: 3-6e-3 apart on an H200).
 # 3. The accuracy example's U-Net training on the GPU, one run per line of
 #    RUNS below (side by side, each in its own folder); each run's
 #    ACCURACY.md and models come back as $OUT/<name>.tar. Load them with
@@ -84,12 +86,12 @@ check "cli predict --device cuda" cli predict --device cuda "$W/m.safetensors" "
 check "cli predict --device cpu" cli predict --device cpu "$W/m.safetensors" "$W/s.tif" -o "$W/cpu.tif" --prob "$W/cpu_p.tif"
 check "cli masks cuda vs cpu" cli eval --pred "$W/cuda.tif" --truth "$W/cpu.tif"
 cli eval --pred "$W/cuda.tif" --truth "$W/s_truth.tif"
-check "cli probabilities cuda vs cpu within 1e-3" python3 - "$W/cuda_p.tif" "$W/cpu_p.tif" <<'EOF'
+check "cli probabilities cuda vs cpu within 2e-2 (TF32)" python3 - "$W/cuda_p.tif" "$W/cpu_p.tif" <<'EOF'
 import sys, numpy as np, tifffile
 a, b = (tifffile.imread(p) for p in sys.argv[1:3])
 d = float(np.abs(a - b).max())
 print(f"max probability difference cuda vs cpu: {d:.2e}; masks differ at {int(((a > 0.5) != (b > 0.5)).sum())} of {a.size} pixels")
-sys.exit(0 if d < 1e-3 else 1)
+sys.exit(0 if d < 2e-2 else 1)
 EOF
 echo "$pass passed, $fail failed"
 

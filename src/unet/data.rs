@@ -110,7 +110,8 @@ impl Normalisation {
 ///
 /// The profile is made of a sharpness per slice and pixel, `s_k`: the mean
 /// over a 5 x 5 box of the squared 4-neighbour Laplacian of the normalised
-/// slice. Two planes come from it:
+/// slice, less the power that the slice's noise gives it (see
+/// [`log_sharpness`]). Two planes come from it:
 /// - per slice, `1 + ln(s_k / max_j s_j) / 6`, clipped below at 0: 1 at the
 ///   pixel's sharpest slice, falling as the slice leaves focus. How fast it
 ///   falls from slice to slice is the depth of field, seen by every pixel;
@@ -176,10 +177,45 @@ fn log_sharpness(plane: ArrayView2<f32>) -> Vec<f32> {
             lap2.push(l * l);
         }
     }
+    // White noise of variance v gives the 4-neighbour Laplacian a power of
+    // 20 v wherever the slice is, in focus or not: taken away, blurred
+    // slices of a noisy stack fall to the same low level instead of looking
+    // as sharp as the focused one. Half of it stays as a floor, so that
+    // pure noise gives a steady logarithm.
+    let noise = LAPLACIAN_NOISE_GAIN * noise_variance(plane);
     crate::filters::box_mean_f32(&lap2, h, w, SHARPNESS_RADIUS)
         .into_iter()
-        .map(|v| (v + SHARPNESS_FLOOR).ln())
+        .map(|v| ((v - noise).max(0.0) + 0.5 * noise + SHARPNESS_FLOOR).ln())
         .collect()
+}
+
+/// Power of the 4-neighbour Laplacian of unit white noise (1 + 1 + 1 + 1 + 16).
+const LAPLACIAN_NOISE_GAIN: f32 = 20.0;
+
+/// The slice's noise variance by Immerkaer's operator, which cancels
+/// smooth structure: the median of its absolute response, as a Gaussian's
+/// standard deviation (/ 0.6745), squared. 0 for slices under 3 x 3.
+fn noise_variance(plane: ArrayView2<f32>) -> f32 {
+    let (h, w) = plane.dim();
+    if h < 3 || w < 3 {
+        return 0.0;
+    }
+    let mut r = Vec::with_capacity((h - 2) * (w - 2));
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            let v = |dy: usize, dx: usize| plane[[y + dy - 1, x + dx - 1]];
+            let n = v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1)
+                - 2.0 * v(1, 2)
+                + v(2, 0)
+                - 2.0 * v(2, 1)
+                + v(2, 2);
+            // The operator's gain on white noise is 6.
+            r.push((n / 6.0).abs());
+        }
+    }
+    let mid = r.len() / 2;
+    let median = *r.select_nth_unstable_by(mid, f32::total_cmp).1;
+    (median / 0.6745).powi(2)
 }
 
 /// The profile and structure planes of a normalised stack (see [`NetInput`]).
@@ -332,6 +368,27 @@ mod tests {
             let (y, x) = (y as isize, x as isize);
             at(y - 1, x) + at(y + 1, x) + at(y, x - 1) + at(y, x + 1) - 4.0 * at(y, x)
         };
+        // 20 x the noise variance: the median absolute Immerkaer response
+        // (over interior pixels, upper median) / 6 / 0.6745, squared.
+        let noise: Vec<f32> = (0..z)
+            .map(|k| {
+                let mut r = Vec::new();
+                for y in 1..h - 1 {
+                    for x in 1..w - 1 {
+                        let mut n = 0.0;
+                        let mask = [[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]];
+                        for (dy, row) in mask.iter().enumerate() {
+                            for (dx, m) in row.iter().enumerate() {
+                                n += m * img[[k, y + dy - 1, x + dx - 1]];
+                            }
+                        }
+                        r.push((n / 6.0f32).abs());
+                    }
+                }
+                r.sort_by(f32::total_cmp);
+                20.0 * (r[r.len() / 2] / 0.6745).powi(2)
+            })
+            .collect();
         let logs = Array3::from_shape_fn((z, h, w), |(k, y, x)| {
             let (mut sum, mut n) = (0.0f64, 0.0f64);
             for yy in y.saturating_sub(2)..(y + 3).min(h) {
@@ -340,7 +397,8 @@ mod tests {
                     n += 1.0;
                 }
             }
-            ((sum / n) as f32 + 1e-7).ln()
+            let s = (sum / n) as f32;
+            ((s - noise[k]).max(0.0) + 0.5 * noise[k] + 1e-7).ln()
         });
         let best = logs.fold_axis(Axis(0), f32::NEG_INFINITY, |a, &b| a.max(b));
         let least = logs.fold_axis(Axis(0), f32::INFINITY, |a, &b| a.min(b));
