@@ -384,6 +384,13 @@ typedef struct InfocusUnetConfig {
      * offsets ±1, ±2, ±4, ... (0 to 6; 0: the slice alone, as the paper).
      */
     uint32_t context;
+    /**
+     * 1: add the focus profile to the input (each slice's sharpness
+     * relative to the pixel's sharpest slice, and the structure at best
+     * focus); 0: images only (the paper). Any other value is refused
+     * (`INFOCUS_ERR_INVALID`).
+     */
+    int32_t profile;
 } InfocusUnetConfig;
 
 /**
@@ -742,12 +749,14 @@ int32_t infocus_synth(const struct InfocusSynthParams *params,
 int32_t infocus_unet_available(void);
 
 /**
- * The CPU default architecture: depth 3, 8 base channels, batch norm.
+ * The CPU default architecture: depth 3, 8 base channels, batch norm,
+ * 3 context pairs, the focus profile.
  */
 struct InfocusUnetConfig infocus_unet_config_default(void);
 
 /**
- * The paper's architecture: depth 3, 16 base channels, instance norm.
+ * The paper's architecture: depth 3, 16 base channels, instance norm,
+ * no context, no profile (the slice alone).
  */
 struct InfocusUnetConfig infocus_unet_config_paper(void);
 

@@ -93,6 +93,8 @@ run_cli "$C" segment "$T/in32.tif" -o "$T/cli/mask32.tif" --preset paper --measu
 run_cli "$C" segment "$T/in8.tif" -o "$T/cli/unused.tif" --dof 2 --depth "$T/cli/depth8.tif" --all-in-focus "$T/cli/aif8.tif"
 run_cli "$C" --threads 1 train "$T/in16.tif" -o "$T/cli/model.safetensors" --preset default --config default --depth 2 \
     --base-channels 4 --context 1 --epochs 2 --batch 2 --patch 32 --patience 0 --val-fraction 0.2 --seed 5
+run_cli "$C" --threads 1 train "$T/in16.tif" -o "$T/cli/model_off.safetensors" --preset default --config default --depth 2 \
+    --base-channels 4 --context 1 --profile off --epochs 2 --batch 2 --patch 32 --patience 0 --val-fraction 0.2 --seed 5
 run_cli "$C" --threads 1 finetune "$T/cli/model.safetensors" --images "$T/in16.tif" --masks "$T/cli/mask16.tif" \
     -o "$T/cli/ft.safetensors" --epochs 2 --batch 2 --patch 32 --patience 0 --seed 5
 run_cli "$C" --threads 1 predict "$T/cli/ft.safetensors" "$T/in16.tif" -o "$T/cli/pred16.tif" --prob "$T/cli/prob16.tif" \
@@ -109,6 +111,9 @@ for f in fm_paper16.tif fm_default8.tif mask16.tif map16.tif if16.tif depth16.ti
     check "Fiji = CLI: $f" same "$f"
 done
 check "Fiji = CLI: model.safetensors (bytes)" cmp -s "$T/ij/model.safetensors" "$T/cli/model.safetensors"
+check "Fiji = CLI: model_off.safetensors, focus_profile=off = --profile off (bytes)" \
+    cmp -s "$T/ij/model_off.safetensors" "$T/cli/model_off.safetensors"
+check "focus_profile=off and the default differ" bash -c "test -s '$T/ij/model_off.safetensors' && test -s '$T/ij/model.safetensors' && ! cmp -s '$T/ij/model_off.safetensors' '$T/ij/model.safetensors'"
 check "Fiji = CLI: ft.safetensors (bytes)" cmp -s "$T/ij/ft.safetensors" "$T/cli/ft.safetensors"
 check "calibration kept (0.5 um)" bash -c "grep -q 'calibration in16-mask: 0.5 .*m' '$T/imagej.log'"
 

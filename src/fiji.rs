@@ -565,7 +565,7 @@ pub extern "system" fn Java_infocus_fiji_Native_defaults<'l>(
         let strides: Vec<String> = paper.strides.iter().map(|s| s.to_string()).collect();
         let s = format!(
             "measure={} window={} strides={} min_contrast={} radius={} smoothing={} \
-             unet_depth={} unet_base={} unet_norm={} unet_context={} \
+             unet_depth={} unet_base={} unet_norm={} unet_context={} unet_profile={} \
              epochs={} batch={} patch={} lr={} patience={} validation={} \
              ft_epochs={} ft_batch={} ft_patch={} ft_lr={} ft_patience={} ft_validation={} \
              threshold={} tile={} overlap={}",
@@ -579,6 +579,7 @@ pub extern "system" fn Java_infocus_fiji_Native_defaults<'l>(
             c.base_channels,
             c.norm.name(),
             c.context,
+            if c.profile { "on" } else { "off" },
             t.epochs,
             t.batch,
             t.patch,
@@ -751,6 +752,7 @@ pub extern "system" fn Java_infocus_fiji_Native_trainUnet<'l>(
     base_channels: jint,
     norm: JString<'l>,
     context: jint,
+    profile: jint,
     epochs: jint,
     batch: jint,
     patch: jint,
@@ -782,6 +784,16 @@ pub extern "system" fn Java_infocus_fiji_Native_trainUnet<'l>(
         // -1 keeps the configuration's; 0 is a real choice (one slice).
         if context >= 0 {
             c.context = size(context, "Z context")?;
+        }
+        // -1 keeps the configuration's; 0 images only, 1 the focus profile.
+        match profile {
+            -1 => {}
+            0 | 1 => c.profile = profile == 1,
+            v => {
+                return Err(invalid(format!(
+                    "focus profile must be -1 (the config's), 0 (off) or 1 (on), not {v}"
+                )));
+            }
         }
         c.validate()?;
         let params = train_params(

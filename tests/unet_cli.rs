@@ -111,6 +111,8 @@ mod with_torch {
         assert!(out.contains("on cpu") && out.contains("validation IoU"), "{out}");
         let model = Model::load(&d.join("m.safetensors"), DeviceSpec::Cpu).unwrap();
         assert_eq!(model.config().base_channels, 4);
+        assert!(model.config().profile, "the default config has the focus profile");
+        assert!(out.contains("focus profile"), "{out}");
         assert_eq!(model.history()[0]["labels"], "weak labels, default preset");
         assert_eq!(model.history()[0]["seed"], 3);
 
@@ -161,6 +163,23 @@ mod with_torch {
         let tuned = Model::load(&d.join("tuned.safetensors"), DeviceSpec::Cpu).unwrap();
         assert_eq!(tuned.history().len(), 2);
         assert_eq!(tuned.history()[1]["labels"], "manual masks");
+    }
+
+    #[test]
+    fn profile_overrides_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_synth(d, "a", 1);
+        for (config, flag, want) in [("default", "off", false), ("paper", "on", true)] {
+            let mut args = vec!["train", "a.tif", "-o", "p.safetensors", "--config", config, "--profile", flag];
+            args.extend(TINY);
+            let out = ok(&args, d);
+            assert_eq!(out.contains("focus profile"), want, "{out}");
+            let model = Model::load(&d.join("p.safetensors"), DeviceSpec::Cpu).unwrap();
+            assert_eq!(model.config().profile, want, "--config {config} --profile {flag}");
+        }
+        fails(&["train", "a.tif", "-o", "p2.safetensors", "--profile", "maybe"], d, &["--profile", "maybe"]);
+        assert!(!d.join("p2.safetensors").exists());
     }
 
     #[test]

@@ -21,6 +21,13 @@ fn availability_matches_the_build() {
     assert_eq!(infocus::unet::AVAILABLE, cfg!(feature = "torch"));
 }
 
+#[test]
+fn the_default_config_has_the_profile_and_the_paper_not() {
+    let (d, p) = (infocus_unet_config_default(), infocus_unet_config_paper());
+    assert_eq!((d.profile, p.profile), (1, 0));
+    assert_eq!((d.context, p.context), (3, 0));
+}
+
 #[cfg(not(feature = "torch"))]
 #[test]
 fn without_torch_every_model_call_is_unsupported_with_a_hint() {
@@ -81,7 +88,7 @@ mod with_torch {
             base_channels: 4,
             norm: Norm::Batch,
             context: 1,
-            profile: false,
+            profile: true,
         };
         // The core.
         let labels = weak_labels(
@@ -120,6 +127,7 @@ mod with_torch {
             base_channels: 4,
             norm: INFOCUS_NORM_BATCH,
             context: 1,
+            profile: 1,
         };
         let cpu = CString::new("cpu").unwrap();
         let mut m: *mut InfocusModel = ptr::null_mut();
@@ -194,13 +202,39 @@ mod with_torch {
             base_channels: 0,
             norm: -1,
             context: 0,
+            profile: -1,
         };
         assert_eq!(unsafe { infocus_model_config(m, &mut back) }, INFOCUS_OK);
         assert_eq!(
-            (back.depth, back.base_channels, back.norm, back.context),
-            (2, 4, INFOCUS_NORM_BATCH, 1)
+            (back.depth, back.base_channels, back.norm, back.context, back.profile),
+            (2, 4, INFOCUS_NORM_BATCH, 1, 1)
         );
         unsafe { infocus_model_free(m) };
+    }
+
+    #[test]
+    fn a_model_reports_the_profile_it_was_made_with() {
+        let cpu = CString::new("cpu").unwrap();
+        for profile in [0, 1] {
+            let c = InfocusUnetConfig {
+                depth: 1,
+                base_channels: 2,
+                norm: INFOCUS_NORM_NONE,
+                context: 0,
+                profile,
+            };
+            let mut m: *mut InfocusModel = ptr::null_mut();
+            assert_eq!(
+                unsafe { infocus_model_new(&c, cpu.as_ptr(), 1, &mut m) },
+                INFOCUS_OK,
+                "{}",
+                last_error()
+            );
+            let mut back = InfocusUnetConfig { profile: -1, ..c };
+            assert_eq!(unsafe { infocus_model_config(m, &mut back) }, INFOCUS_OK);
+            assert_eq!(back.profile, profile);
+            unsafe { infocus_model_free(m) };
+        }
     }
 
     #[test]

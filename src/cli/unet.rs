@@ -106,6 +106,9 @@ pub(crate) struct TrainArgs {
     /// Override the pairs of neighbouring slices the network sees (offsets ±1, ±2, ±4, ...; 0: one slice, as the paper).
     #[arg(long)]
     context: Option<usize>,
+    /// Override whether the network sees the focus profile (on: default config; off: images only, as the paper).
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    profile: Option<String>,
     #[command(flatten)]
     train: TrainFlags,
 }
@@ -226,6 +229,9 @@ pub(crate) fn train(a: &TrainArgs) -> Result<()> {
     config.depth = a.depth.unwrap_or(config.depth);
     config.base_channels = a.base_channels.unwrap_or(config.base_channels);
     config.context = a.context.unwrap_or(config.context);
+    if let Some(p) = &a.profile {
+        config.profile = p == "on";
+    }
     if let Some(n) = &a.norm {
         config.norm = n.parse::<Norm>()?;
     }

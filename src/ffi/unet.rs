@@ -53,6 +53,11 @@ pub struct InfocusUnetConfig {
     /// Pairs of neighbouring slices fed as extra input channels, at Z
     /// offsets ±1, ±2, ±4, ... (0 to 6; 0: the slice alone, as the paper).
     pub context: u32,
+    /// 1: add the focus profile to the input (each slice's sharpness
+    /// relative to the pixel's sharpest slice, and the structure at best
+    /// focus); 0: images only (the paper). Any other value is refused
+    /// (`INFOCUS_ERR_INVALID`).
+    pub profile: i32,
 }
 
 /// How to train or fine-tune.
@@ -130,6 +135,7 @@ impl OnPanic for InfocusUnetConfig {
             base_channels: 0,
             norm: -1,
             context: 0,
+            profile: -1,
         }
     }
 }
@@ -181,6 +187,7 @@ fn config_to_c(c: UnetConfig) -> InfocusUnetConfig {
         base_channels: u32::try_from(c.base_channels).expect("small width"),
         norm: norm_number(c.norm),
         context: u32::try_from(c.context).expect("small context"),
+        profile: i32::from(c.profile),
     }
 }
 
@@ -196,12 +203,22 @@ fn to_config(c: &InfocusUnetConfig) -> Result<UnetConfig, Failure> {
             .into());
         }
     };
+    let profile = match c.profile {
+        0 => false,
+        1 => true,
+        v => {
+            return Err(Error::invalid(format!(
+                "profile must be 0 or 1 (0: images only, 1: add the focus profile), not {v}"
+            ))
+            .into());
+        }
+    };
     let c = UnetConfig {
         depth: c.depth as usize,
         base_channels: c.base_channels as usize,
         norm,
         context: c.context as usize,
-        profile: false,
+        profile,
     };
     c.validate()?;
     Ok(c)
@@ -399,13 +416,15 @@ pub extern "C" fn infocus_unet_available() -> i32 {
     i32::from(unet::AVAILABLE)
 }
 
-/// The CPU default architecture: depth 3, 8 base channels, batch norm.
+/// The CPU default architecture: depth 3, 8 base channels, batch norm,
+/// 3 context pairs, the focus profile.
 #[unsafe(no_mangle)]
 pub extern "C" fn infocus_unet_config_default() -> InfocusUnetConfig {
     panic::guard(|| config_to_c(UnetConfig::default()))
 }
 
-/// The paper's architecture: depth 3, 16 base channels, instance norm.
+/// The paper's architecture: depth 3, 16 base channels, instance norm,
+/// no context, no profile (the slice alone).
 #[unsafe(no_mangle)]
 pub extern "C" fn infocus_unet_config_paper() -> InfocusUnetConfig {
     panic::guard(|| config_to_c(UnetConfig::paper()))

@@ -145,7 +145,8 @@ class SegmentParams(Structure):
 
 
 class UnetConfig(Structure):
-    _fields_ = [("depth", c_uint32), ("base_channels", c_uint32), ("norm", c_int32), ("context", c_uint32)]
+    _fields_ = [("depth", c_uint32), ("base_channels", c_uint32), ("norm", c_int32), ("context", c_uint32),
+                ("profile", c_int32)]
 
 
 class TrainParams(Structure):

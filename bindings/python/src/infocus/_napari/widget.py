@@ -15,6 +15,7 @@ import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -31,6 +32,7 @@ from qtpy.QtWidgets import (
 
 import infocus
 
+from .._native import lib as _lib
 from ._layers import BACKGROUND_LABEL, annotations, output_name, show, stack_of
 from ._runner import Runner
 
@@ -152,6 +154,11 @@ class InfocusWidget(QWidget):
         self.unet_width = _spin(1, 256, 8, "channels of the first level")
         self.unet_context = _spin(0, 6, 3, "pairs of neighbouring slices the network sees "
                                   "(Z offsets ±1, ±2, ±4, ...; 0: each slice alone, as the paper)")
+        self.unet_profile = QCheckBox("Focus profile")
+        self.unet_profile.setChecked(bool(_lib.infocus_unet_config_default().profile))
+        self.unet_profile.setToolTip("the network also sees each slice's sharpness relative to the pixel's "
+                                     "sharpest slice, and the structure at best focus (off: images only, "
+                                     "as the paper)")
         self.train_epochs = _spin(1, 10000, 30, "most epochs (early stopping may end sooner)")
         self.train_patch = _spin(8, 4096, 128, "side of the training crops (a multiple of 2^depth)")
         self.train_batch = _spin(1, 256, 8, "crops per step")
@@ -170,8 +177,11 @@ class InfocusWidget(QWidget):
         self.save_button = _button("Save…", self._save_dialog)
         self.model_label = QLabel("no model")
         self.model_label.setWordWrap(True)
+        context_row = QHBoxLayout()
+        context_row.addWidget(self.unet_context)
+        context_row.addWidget(self.unet_profile)
         for label, w in (("depth", self.unet_depth), ("channels", self.unet_width),
-                         ("Z context", self.unet_context),
+                         ("Z context", context_row),
                          ("epochs", self.train_epochs), ("patch", self.train_patch),
                          ("batch", self.train_batch)):
             form.addRow(label, w)
@@ -304,12 +314,13 @@ class InfocusWidget(QWidget):
             return
         name, stack, _scale = got
         depth, width, context = self.unet_depth.value(), self.unet_width.value(), self.unet_context.value()
+        profile = self.unet_profile.isChecked()
         preset = self.seg_preset.currentText()
         params = {"epochs": self.train_epochs.value(), "patch": self.train_patch.value(),
                   "batch": self.train_batch.value()}
 
         def work(progress):
-            model = infocus.Model(depth=depth, base_channels=width, context=context)
+            model = infocus.Model(depth=depth, base_channels=width, context=context, profile=profile)
             model.train(stack, preset, progress=progress, **params)
             return model
 
@@ -420,7 +431,8 @@ class InfocusWidget(QWidget):
         self.model = model
         c = model.config
         self.model_info = (f"U-Net depth {c['depth']}, {c['base_channels']} channels, "
-                           f"{c['norm']} norm, Z context {c['context']}, on {model.device}: {how}")
+                           f"{c['norm']} norm, Z context {c['context']}"
+                           f"{', focus profile' if c['profile'] else ''}, on {model.device}: {how}")
         self.model_label.setText(self.model_info)
 
     def show_3d(self) -> None:

@@ -149,8 +149,8 @@ public final class Native {
         boolean depth, boolean allInFocus, Progress progress);
 
     static native String trainUnet(Object[] slices, int pixelType, int width, int height,
-        String preset, String config, int depth, int baseChannels, String norm, int context, int epochs, int batch,
-        int patch, double lr, int patience, double valFraction, long seed, boolean augment,
+        String preset, String config, int depth, int baseChannels, String norm, int context, int profile,
+        int epochs, int batch, int patch, double lr, int patience, double valFraction, long seed, boolean augment,
         double[] loss, String device, int threads, String output, Progress progress);
 
     static native String finetuneUnet(Object[] slices, int pixelType, Object[] masks, int maskType,

@@ -11,6 +11,8 @@ import ij.ImagePlus;
 public class TrainUnet extends Command {
     public static final String[] CONFIGS = {"default", "paper"};
     public static final String[] NORMS = {"config", "instance", "batch", "none"};
+    /** Whether the network sees the focus profile: the configuration's, on or off. */
+    public static final String[] PROFILES = {"config", "on", "off"};
 
     /** The architecture and where the model goes. */
     public static final class Spec {
@@ -22,6 +24,16 @@ public class TrainUnet extends Command {
         public String norm = "config";
         /** Pairs of neighbouring slices the network sees; -1: the configuration's. */
         public int context = -1;
+        /** The focus profile as an input: "config" (the configuration's), "on" or "off". */
+        public String profile = "config";
+
+        /** -1: the configuration's; 1: on; 0: off (images only, as the paper). */
+        int profileFlag() {
+            if (profile.equals("config")) return -1;
+            if (profile.equals("on")) return 1;
+            if (profile.equals("off")) return 0;
+            throw new InfocusException("invalid", "focus_profile must be config, on or off, not '" + profile + "'");
+        }
     }
 
     @Override
@@ -42,6 +54,7 @@ public class TrainUnet extends Command {
         f.number("Base_channels", 0, 0, "(0: the config's)");
         f.choice("Norm", NORMS, s.norm);
         f.number("Z_context", -1, 0, "neighbour pairs at Z +-1, 2, 4... (-1: the config's; 0: one slice)");
+        f.choice("Focus_profile", PROFILES, s.profile);
         t.addTo(f);
         if (!f.show(null)) return null;
         s.output = f.nextText();
@@ -51,6 +64,7 @@ public class TrainUnet extends Command {
         s.baseChannels = f.nextInt();
         s.norm = f.nextChoice();
         s.context = f.nextInt();
+        s.profile = f.nextChoice();
         t.readFrom(f);
         IJ.log("infocus: Train U-Net: " + execute(in, s, t, new Bar("training")));
         return new ImagePlus[0];
@@ -58,11 +72,12 @@ public class TrainUnet extends Command {
 
     /** Trains and writes {@code s.output}; returns the summary line. */
     public static String execute(final Input in, final Spec s, final Training t, final Native.Progress p) {
+        final int profile = s.profileFlag();
         String line = Native.call(new Native.Call<String>() {
             public String run() {
                 return Native.trainUnet(in.slices, in.pixelType, in.width, in.height, s.labels, s.config, s.depth,
-                    s.baseChannels, s.norm, s.context, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
-                    t.augment, t.loss, t.device, t.threads, s.output, p);
+                    s.baseChannels, s.norm, s.context, profile, t.epochs, t.batch, t.patch, t.lr, t.patience,
+                    t.validation, t.seed, t.augment, t.loss, t.device, t.threads, s.output, p);
             }
         });
         return line + "; wrote " + s.output;

@@ -283,6 +283,40 @@ public class NativeTest {
     }
 
     @Test
+    public void theFocusProfileIsTheConfigsOnOrOff() {
+        assertEquals("on", Defaults.get("unet_profile"));
+        final Input in = Input.of(stack16(), 1);
+        final Training t = new Training(false);
+        TrainUnet.Spec s = new TrainUnet.Spec();
+        assertEquals("config", s.profile);
+        s.profile = "maybe";
+        try {
+            TrainUnet.execute(in, s, t, QUIET);
+            fail("focus_profile=maybe accepted");
+        } catch (InfocusException e) {
+            assertEquals(e.getMessage(), "invalid", e.kind());
+            assertTrue(e.getMessage(), e.getMessage().contains("focus_profile"));
+        }
+        if (!Native.hasUnet()) return;
+        // The JNI door itself takes only -1 (the config's), 0 and 1.
+        final String out = new File(System.getProperty("java.io.tmpdir"), "infocus-never.safetensors").getPath();
+        try {
+            Native.call(new Native.Call<String>() {
+                public String run() {
+                    return Native.trainUnet(in.slices, in.pixelType, in.width, in.height, "default", "default", 0, 0,
+                        "config", -1, 2, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
+                        t.augment, t.loss, t.device, t.threads, out, QUIET);
+                }
+            });
+            fail("profile 2 accepted");
+        } catch (InfocusException e) {
+            assertEquals(e.getMessage(), "invalid", e.kind());
+            assertTrue(e.getMessage(), e.getMessage().contains("focus profile"));
+        }
+        assertTrue(!new File(out).exists());
+    }
+
+    @Test
     public void aCorruptModelIsAnIoError() throws Exception {
         if (!Native.hasUnet()) return;
         File bad = File.createTempFile("infocus-bad", ".safetensors");
