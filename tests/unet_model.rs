@@ -466,3 +466,37 @@ fn devices_are_explicit_and_reported() {
 }
 
 // CUDA: tests/unet_cuda.rs (runs everywhere; checks the GPU where there is one).
+
+#[test]
+fn averaging_the_flips_makes_predictions_mirror_symmetric() {
+    // One tile (128 x 128 fits the default 256 tile without padding), so
+    // mirroring the stack only reorders the four passes that are averaged.
+    one_thread();
+    let t = trained().lock().unwrap();
+    let s = small(5);
+    let stack = match &s.stack {
+        infocus::Stack::U16(a) => a.clone(),
+        _ => panic!("synth makes u16"),
+    };
+    let mut mirrored = stack.clone();
+    mirrored.invert_axis(ndarray::Axis(2));
+    let mirrored = mirrored.as_standard_layout().into_owned();
+    let predict = |a: &ndarray::Array3<u16>, flips: bool| {
+        let p = PredictParams { flips, ..PredictParams::default() };
+        t.model.predict(StackView::U16(a.view()), &p, &Progress::none()).unwrap().prob
+    };
+    let worst = |flips: bool| {
+        let mut back = predict(&mirrored, flips);
+        back.invert_axis(ndarray::Axis(2));
+        predict(&stack, flips)
+            .iter()
+            .zip(back.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    };
+    let (with, without) = (worst(true), worst(false));
+    eprintln!("mirror asymmetry: {with:.2e} with flips averaged, {without:.2e} without");
+    assert!(with < 1e-5, "averaged over flips, a mirrored stack predicts {with} apart");
+    assert!(without > 10.0 * with, "one pass should not be symmetric already ({without})");
+    assert!(PredictParams::default().flips, "flips are averaged by default");
+}

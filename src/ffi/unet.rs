@@ -267,6 +267,7 @@ fn predict_params(p: &InfocusPredictParams) -> PredictParams {
         tile: p.tile as usize,
         overlap: p.overlap as usize,
         batch: p.batch as usize,
+        ..PredictParams::default()
     }
 }
 

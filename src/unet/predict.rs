@@ -23,6 +23,13 @@ pub struct PredictParams {
     /// Tiles per forward pass. Small batches are faster on CPUs (their
     /// activations stay in reused memory); 2 is the default.
     pub batch: usize,
+    /// Averages the network's probabilities over each tile and its three
+    /// mirror images (flipped in x, in y, in both), flipped back: four
+    /// passes instead of one. A convolutional network's errors are not
+    /// mirror-symmetric while the optics are, so the average cancels part
+    /// of them: +0.015 mean IoU on the accuracy suite, no stack worse
+    /// (ACCURACY.md). On by default; off for speed.
+    pub flips: bool,
 }
 
 impl Default for PredictParams {
@@ -32,6 +39,7 @@ impl Default for PredictParams {
             tile: 256,
             overlap: 32,
             batch: 2,
+            flips: true,
         }
     }
 }
@@ -195,11 +203,17 @@ impl Model {
                         tw as i64,
                     ])
                     .to_device(device);
-                let p = self
-                    .inner
-                    .net
-                    .forward_t(&x, false)
-                    .sigmoid()
+                let fwd = |x: &Tensor| self.inner.net.forward_t(x, false).sigmoid();
+                let p = if params.flips {
+                    let mut acc = fwd(&x);
+                    for dims in [&[3i64][..], &[2], &[2, 3]] {
+                        acc += fwd(&x.flip(dims)).flip(dims);
+                    }
+                    acc / 4.0
+                } else {
+                    fwd(&x)
+                };
+                let p = p
                     .to_device(tch::Device::Cpu)
                     .contiguous()
                     .view(-1);

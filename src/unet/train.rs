@@ -553,7 +553,11 @@ mod imp {
         data: &[Labelled],
         val: &[(usize, usize)],
     ) -> Result<f64> {
-        let params = PredictParams::default();
+        // One pass per tile: validation only ranks epochs.
+        let params = PredictParams {
+            flips: false,
+            ..PredictParams::default()
+        };
         let (mut tp, mut fp, mut fn_) = (0u64, 0u64, 0u64);
         let mut i = 0;
         while i < val.len() {
