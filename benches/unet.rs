@@ -58,7 +58,6 @@ mod imp {
             .expect("INFOCUS_DEVICE: cpu, cuda, cuda:N or auto");
         let small = stack(20, 256, 1);
         let large = stack(20, 1024, 2);
-        let params = PredictParams::default();
         println!(
             "infocus {} U-Net benchmarks (libtorch threads: {}; best of runs after a warm-up)\n",
             infocus::VERSION,
@@ -76,16 +75,25 @@ mod imp {
             let dev = model.device();
             for (s, reps) in [(&small, 3), (&large, 1)] {
                 let (z, h, w) = s.dim();
-                let t = best_s(reps, || {
-                    model
-                        .predict(s.view(), &params, &Progress::none())
-                        .expect("predict");
-                });
-                row(
-                    &format!("predict {name} ({config}) {z}x{h}x{w} {dev}"),
-                    z * h * w,
-                    t,
-                );
+                // One pass per tile (--no-flips), then the default average
+                // over the tile's mirror images (4 passes).
+                for flips in [false, true] {
+                    let params = PredictParams {
+                        flips,
+                        ..PredictParams::default()
+                    };
+                    let t = best_s(reps, || {
+                        model
+                            .predict(s.view(), &params, &Progress::none())
+                            .expect("predict");
+                    });
+                    let how = if flips { "flips averaged" } else { "one pass" };
+                    row(
+                        &format!("predict {name} ({config}) {z}x{h}x{w} {dev}, {how}"),
+                        z * h * w,
+                        t,
+                    );
+                }
             }
         }
         // One epoch over one 20 x 256 x 256 stack's weak labels (default preset).

@@ -111,7 +111,6 @@ pub(crate) fn box_mean(img: ArrayView2<f64>, r: usize) -> Array2<f64> {
 
 /// Immerkaer's noise operator response at every interior pixel, divided by
 /// its white-noise gain (6), so its spread is the noise's.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn noise_response(img: ArrayView2<f64>) -> Array2<f64> {
     let (h, w) = img.dim();
     Array2::from_shape_fn((h, w), |(y, x)| {

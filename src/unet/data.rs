@@ -193,29 +193,18 @@ fn log_sharpness(plane: ArrayView2<f32>) -> Vec<f32> {
 const LAPLACIAN_NOISE_GAIN: f32 = 20.0;
 
 /// The slice's noise variance by Immerkaer's operator, which cancels
-/// smooth structure: the median of its absolute response, as a Gaussian's
-/// standard deviation (/ 0.6745), squared. 0 for slices under 3 x 3.
+/// smooth structure ([`crate::filters::noise_response`]): the median of its
+/// absolute response, as a Gaussian's standard deviation (/ 0.6745),
+/// squared. 0 for slices under 3 x 3.
 fn noise_variance(plane: ArrayView2<f32>) -> f32 {
-    let (h, w) = plane.dim();
-    if h < 3 || w < 3 {
+    let response = crate::filters::noise_response(plane.mapv(f64::from).view());
+    let mut r: Vec<f64> = response.iter().filter(|v| v.is_finite()).map(|v| v.abs()).collect();
+    if r.is_empty() {
         return 0.0;
     }
-    let mut r = Vec::with_capacity((h - 2) * (w - 2));
-    for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let v = |dy: usize, dx: usize| plane[[y + dy - 1, x + dx - 1]];
-            let n = v(0, 0) - 2.0 * v(0, 1) + v(0, 2) - 2.0 * v(1, 0) + 4.0 * v(1, 1)
-                - 2.0 * v(1, 2)
-                + v(2, 0)
-                - 2.0 * v(2, 1)
-                + v(2, 2);
-            // The operator's gain on white noise is 6.
-            r.push((n / 6.0).abs());
-        }
-    }
     let mid = r.len() / 2;
-    let median = *r.select_nth_unstable_by(mid, f32::total_cmp).1;
-    (median / 0.6745).powi(2)
+    let median = *r.select_nth_unstable_by(mid, f64::total_cmp).1;
+    (median / 0.6745).powi(2) as f32
 }
 
 /// The profile and structure planes of a normalised stack (see [`NetInput`]).
