@@ -99,6 +99,8 @@ run_cli "$C" --threads 1 finetune "$T/cli/model.safetensors" --images "$T/in16.t
     -o "$T/cli/ft.safetensors" --epochs 2 --batch 2 --patch 32 --patience 0 --seed 5
 run_cli "$C" --threads 1 predict "$T/cli/ft.safetensors" "$T/in16.tif" -o "$T/cli/pred16.tif" --prob "$T/cli/prob16.tif" \
     --prob-threshold 0.5 --tile 64 --overlap 16
+run_cli "$C" --threads 1 predict "$T/cli/ft.safetensors" "$T/in16.tif" -o "$T/cli/pred16_noflips.tif" \
+    --prob "$T/cli/prob16_noflips.tif" --prob-threshold 0.5 --tile 64 --overlap 16 --no-flips
 check "the CLI made every reference output" bash -c "! grep -q 'CLI failed' '$T/cli.log'"
 grep "CLI failed\|error" "$T/cli.log" | sed 's/^/  cli: /'
 
@@ -107,9 +109,10 @@ same() {
         "$T/ij/$1" "$T/cli/$1" 2>&1 | sed "s|$T/||g" | tee -a "$T/same.log" | grep -q "^same "
 }
 for f in fm_paper16.tif fm_default8.tif mask16.tif map16.tif if16.tif depth16.tif aif16.tif mask32.tif \
-         depth8.tif aif8.tif pred16.tif prob16.tif; do
+         depth8.tif aif8.tif pred16.tif prob16.tif pred16_noflips.tif prob16_noflips.tif; do
     check "Fiji = CLI: $f" same "$f"
 done
+check "no_flips and the default differ (probabilities)" bash -c "test -s '$T/ij/prob16_noflips.tif' && test -s '$T/ij/prob16.tif' && ! cmp -s '$T/ij/prob16_noflips.tif' '$T/ij/prob16.tif'"
 check "Fiji = CLI: model.safetensors (bytes)" cmp -s "$T/ij/model.safetensors" "$T/cli/model.safetensors"
 check "Fiji = CLI: model_off.safetensors, focus_profile=off = --profile off (bytes)" \
     cmp -s "$T/ij/model_off.safetensors" "$T/cli/model_off.safetensors"

@@ -917,9 +917,10 @@ pub extern "system" fn Java_infocus_fiji_Native_finetuneUnet<'l>(
 }
 
 /// `Object[] predictUnet(Object[] slices, int pixelType, int width, int
-/// height, String model, float threshold, int tile, int overlap, String
-/// device, int threads, boolean prob, Object progress)`: `{mask, prob}` (prob
-/// null unless asked for), as `infocus predict` writes them.
+/// height, String model, float threshold, int tile, int overlap, boolean
+/// flips, String device, int threads, boolean prob, Object progress)`:
+/// `{mask, prob}` (prob null unless asked for), as `infocus predict` writes
+/// them (flips false: `--no-flips`, one pass per tile).
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_infocus_fiji_Native_predictUnet<'l>(
@@ -933,6 +934,7 @@ pub extern "system" fn Java_infocus_fiji_Native_predictUnet<'l>(
     threshold: jfloat,
     tile: jint,
     overlap: jint,
+    flips: jboolean,
     device: JString<'l>,
     n_threads: jint,
     want_prob: jboolean,
@@ -944,6 +946,7 @@ pub extern "system" fn Java_infocus_fiji_Native_predictUnet<'l>(
             threshold,
             tile: size(tile, "tile")?,
             overlap: size(overlap, "overlap")?,
+            flips,
             ..PredictParams::default()
         };
         let device = device_of(env, &device)?;

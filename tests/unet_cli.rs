@@ -153,6 +153,36 @@ mod with_torch {
         assert!(map.iter().zip(&lib.prob).all(|(x, y)| x.to_bits() == y.to_bits()));
         assert!(d.join("depth.tif").is_file());
 
+        // --no-flips (predict and segment --method unet): the library's one pass, not the default's average.
+        ok(
+            &[
+                "--threads", "1", "predict", "m.safetensors", "a.tif", "-o", "mask1.tif", "--prob", "p1.tif",
+                "--device", "cpu", "--no-flips",
+            ],
+            d,
+        );
+        let one = model
+            .predict(
+                a.view(),
+                &PredictParams { flips: false, ..PredictParams::default() },
+                &infocus::Progress::none(),
+            )
+            .unwrap();
+        assert_eq!(as_u8(read_stack(&d.join("mask1.tif")).unwrap().0), one.mask);
+        let prob1 = as_f32(read_stack(&d.join("p1.tif")).unwrap().0);
+        assert!(prob1.iter().zip(&one.prob).all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert_ne!(prob1, prob, "--no-flips gave the default's probabilities");
+        ok(
+            &[
+                "--threads", "1", "segment", "a.tif", "-o", "seg1.tif", "--method", "unet", "--model",
+                "m.safetensors", "--device", "cpu", "--focus-map", "map1.tif", "--no-flips",
+            ],
+            d,
+        );
+        assert_eq!(as_u8(read_stack(&d.join("seg1.tif")).unwrap().0), one.mask);
+        let map1 = as_f32(read_stack(&d.join("map1.tif")).unwrap().0);
+        assert!(map1.iter().zip(&one.prob).all(|(x, y)| x.to_bits() == y.to_bits()));
+
         // finetune on the truth masks.
         let mut ft = vec![
             "finetune", "m.safetensors", "--images", "a.tif", "b.tif", "--masks", "a_truth.tif",

@@ -28,6 +28,11 @@ fn the_default_config_has_the_profile_and_the_paper_not() {
     assert_eq!((d.context, p.context), (3, 0));
 }
 
+#[test]
+fn the_default_prediction_averages_the_flips() {
+    assert_eq!(infocus_predict_params_default().flips, 1);
+}
+
 #[cfg(not(feature = "torch"))]
 #[test]
 fn without_torch_every_model_call_is_unsupported_with_a_hint() {
@@ -191,6 +196,43 @@ mod with_torch {
                 .zip(core_pred.prob.iter())
                 .all(|(x, y)| x.to_bits() == y.to_bits())
         );
+
+        // flips 0 is the core's one pass, and not the default's average.
+        let one_pass = core
+            .model
+            .predict(
+                s.stack.view(),
+                &PredictParams { flips: false, ..PredictParams::default() },
+                &Progress::none(),
+            )
+            .unwrap();
+        let pp0 = InfocusPredictParams { flips: 0, ..pp };
+        let (mut mask0, mut prob0) = (vec![0u8; n], vec![0f32; n]);
+        let st = unsafe {
+            infocus_unet_predict(
+                m,
+                a.as_ptr().cast(),
+                INFOCUS_PIXEL_U16,
+                z,
+                h,
+                w,
+                &pp0,
+                mask0.as_mut_ptr(),
+                n,
+                prob0.as_mut_ptr(),
+                n,
+                None,
+                ptr::null_mut(),
+            )
+        };
+        assert_eq!(st, INFOCUS_OK, "{}", last_error());
+        assert_eq!(mask0, one_pass.mask.as_slice().unwrap());
+        assert!(
+            prob0.iter()
+                .zip(one_pass.prob.iter())
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
+        assert_ne!(prob0, prob, "flips 0 gave the default's probabilities");
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("door.safetensors");

@@ -453,6 +453,8 @@ fn every_unet_entry_point_refuses_every_bad_input() {
         ("tile u32::MAX", model, stacks[0], u16, dims, Some(pq(&|q| q.tile = u32::MAX)), true, N, N, false, INFOCUS_ERR_INVALID),
         ("overlap = tile", model, stacks[0], u16, dims, Some(pq(&|q| { q.tile = 64; q.overlap = 64 })), true, N, N, false, INFOCUS_ERR_INVALID),
         ("batch 0", model, stacks[0], u16, dims, Some(pq(&|q| q.batch = 0)), true, N, N, false, INFOCUS_ERR_INVALID),
+        ("flips 2", model, stacks[0], u16, dims, Some(pq(&|q| q.flips = 2)), true, N, N, false, INFOCUS_ERR_INVALID),
+        ("flips -1", model, stacks[0], u16, dims, Some(pq(&|q| q.flips = -1)), true, N, N, false, INFOCUS_ERR_INVALID),
         ("NaN in a float stack", model, nan.as_ptr().cast(), INFOCUS_PIXEL_F32, dims, Some(pp), true, N, N, false, INFOCUS_ERR_INVALID),
         ("cancelled by the callback", model, stacks[0], u16, dims, Some(pp), true, N, N, true, INFOCUS_ERR_CANCELLED),
     ];
@@ -464,6 +466,9 @@ fn every_unet_entry_point_refuses_every_bad_input() {
             infocus_unet_predict(m, s, pt, z, h, w, params_ptr, mp, ml, prob_out.as_mut_ptr(), pl, cb, ptr::null_mut())
         };
         mx.check(&format!("predict: {what}"), st, want);
+        if what.starts_with("flips") && !last_error().contains("flips must be 0 or 1") {
+            mx.failures.push(format!("predict: {what}: the message does not say 0 or 1: {}", last_error()));
+        }
         if mask_out.iter().any(|&v| v != 7) || prob_out.iter().any(|&v| v != -7.0) {
             mx.failures.push(format!("predict: {what}: an out buffer was written"));
             mask_out.fill(7);

@@ -148,6 +148,9 @@ pub(crate) struct PredictFlags {
     /// Least overlap of neighbouring tiles in pixels.
     #[arg(long, default_value_t = 32)]
     overlap: usize,
+    /// One pass per tile instead of averaging over its mirror images: 4x faster, slightly less accurate.
+    #[arg(long)]
+    no_flips: bool,
     /// cpu, cuda, cuda:N or auto (CUDA when available).
     #[arg(long, default_value = "auto")]
     device: String,
@@ -159,6 +162,7 @@ impl PredictFlags {
             threshold: self.prob_threshold,
             tile: self.tile,
             overlap: self.overlap,
+            flips: !self.no_flips,
             ..PredictParams::default()
         }
     }

@@ -820,7 +820,7 @@ static void test_unet(void) {
     CHECK(tp.epochs == 100 && tp.learning_rate == 1e-3 && tp.preset == INFOCUS_PRESET_DEFAULT && tp.augment,
           "train defaults");
     CHECK(fp.learning_rate < tp.learning_rate && fp.bce_weight == 0.95 && fp.dice_weight == 0.05, "finetune defaults");
-    CHECK(pp.threshold == 0.5f && pp.tile == 256, "predict defaults");
+    CHECK(pp.threshold == 0.5f && pp.tile == 256 && pp.flips == 1, "predict defaults (flips %d)", pp.flips);
     if (!infocus_unet_available()) {
         test_unet_unsupported();
         return;
@@ -897,6 +897,15 @@ static void test_unet(void) {
     EXPECT_STATUS(infocus_unet_predict(m, odd, INFOCUS_PIXEL_U8, OZ, OH, OW, &pp, odd_mask, ON, NULL, 0, NULL, NULL),
                   INFOCUS_OK, "predict 3 x 30 x 17");
 
+    /* One pass (flips 0): a valid mask, other probabilities than the average over the mirror images. */
+    pp.flips = 0;
+    EXPECT_STATUS(infocus_unet_predict(m, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask2, N, prob2, N, NULL, NULL),
+                  INFOCUS_OK, "predict flips 0");
+    pp.flips = 1;
+    for (same = 1, i = 0; i < N; i++) same &= mask2[i] == (prob2[i] > 0.5f ? 255 : 0);
+    CHECK(same, "flips 0: mask is not prob > 0.5");
+    CHECK(memcmp(prob, prob2, sizeof prob) != 0, "flips 0 gave the default's probabilities");
+
     /* Save, load, same predictions. */
     temp_path(path, sizeof path, "model.safetensors");
     EXPECT_STATUS(infocus_model_save(m, path), INFOCUS_OK, "save");
@@ -945,6 +954,11 @@ static void test_unet(void) {
     EXPECT_STATUS(infocus_unet_predict(m, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask2, N, NULL, 0, NULL, NULL),
                   INFOCUS_ERR_INVALID, "predict threshold 2");
     pp.threshold = 0.5f;
+    pp.flips = 2;
+    EXPECT_STATUS(infocus_unet_predict(m, stack, INFOCUS_PIXEL_U8, Z, H, W, &pp, mask2, N, NULL, 0, NULL, NULL),
+                  INFOCUS_ERR_INVALID, "predict flips 2");
+    CHECK(strstr(infocus_last_error(), "flips must be 0 or 1") != NULL, "flips error says '%s'", infocus_last_error());
+    pp.flips = 1;
     for (same = 1, i = 0; i < N; i++) same &= mask2[i] == 0x5A;
     CHECK(same, "a failed predict wrote its out buffer");
     EXPECT_STATUS(infocus_model_save(NULL, path), INFOCUS_ERR_NULL, "save NULL model");

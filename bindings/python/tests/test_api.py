@@ -143,6 +143,17 @@ def test_unet_train_predict_save_load_finetune_match_the_cli(cli, tmp_path, smal
         "--prob", tmp_path / "prob.tif", "--device", "cpu")
     same(mask, imread(tmp_path / "mask.tif"))
     same(prob, imread(tmp_path / "prob.tif"))
+    # flips=False is the CLI's --no-flips (one pass per tile), not the default's average.
+    mask1, prob1 = model.predict(stack, flips=False, with_prob=True)
+    cli("predict", tmp_path / "m.safetensors", tmp_path / "s.npy", "-o", tmp_path / "mask1.tif",
+        "--prob", tmp_path / "prob1.tif", "--device", "cpu", "--no-flips")
+    same(mask1, imread(tmp_path / "mask1.tif"))
+    same(prob1, imread(tmp_path / "prob1.tif"))
+    assert prob1.tobytes() != prob.tobytes()
+    same(model.predict(stack, flips=True), mask)
+    for bad in (0, 1, "no", None):
+        with pytest.raises(ValueError, match="flips"):
+            model.predict(stack, flips=bad)
     loaded = infocus.Model.load(tmp_path / "m.safetensors", device="cpu")
     same(loaded.predict(stack), mask)
     # Fine-tuning on two painted slices changes the model; a cancel leaves it as it was.

@@ -168,6 +168,16 @@ def test_unet_train_predict_finetune_from_painted_slices(make_napari_viewer, qtb
     prob = viewer.layers["tiny U-Net probability"].data
     assert prob.dtype == np.float32 and 0 <= prob.min() and prob.max() <= 1
 
+    # "Average flips" is on by default; off predicts one pass per tile (predict(flips=False)).
+    assert w.unet_flips.isChecked()
+    w.unet_flips.setChecked(False)
+    click(qtbot, w, w.predict_button, "predict")
+    mask1, prob1 = w.model.predict(stack, flips=False, with_prob=True)
+    same(viewer.layers["tiny U-Net mask"].data, mask1)
+    same(viewer.layers["tiny U-Net probability"].data, prob1)
+    assert prob1.tobytes() != prob.tobytes()
+    w.unet_flips.setChecked(True)
+
     # Save through the widget; the CLI predicts the same bytes with that file.
     before = tmp_path / "before.safetensors"
     with qtbot.waitSignal(w.runner.finished, timeout=TIMEOUT_MS):

@@ -597,13 +597,19 @@ class Model:
         tile: Optional[int] = None,
         overlap: Optional[int] = None,
         batch: Optional[int] = None,
+        flips: bool = True,
         with_prob: bool = False,
         progress: Optional[Progress] = None,
     ):
         """The in-focus mask (Z x H x W uint8, 0/255) of every slice; with
-        ``with_prob``, ``(mask, probabilities)`` (float32)."""
+        ``with_prob``, ``(mask, probabilities)`` (float32). ``flips`` averages
+        each tile over its mirror images (4 passes, more accurate); False is
+        one pass, 4x faster (``infocus predict --no-flips``)."""
+        if not isinstance(flips, (bool, np.bool_)):
+            raise ValueError(f"flips must be True or False, not {flips!r}")
         s = _as_stack(stack)
         p = lib.infocus_predict_params_default()
+        p.flips = int(bool(flips))
         if threshold is not None:
             p.threshold = float(threshold)
         if tile is not None:

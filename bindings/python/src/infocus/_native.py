@@ -173,6 +173,7 @@ class PredictParams(Structure):
         ("tile", c_uint32),
         ("overlap", c_uint32),
         ("batch", c_uint32),
+        ("flips", c_int32),
     ]
 
 

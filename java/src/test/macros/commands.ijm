@@ -61,6 +61,11 @@ run("Predict U-Net...", "model=" + T + "/ij/ft.safetensors threshold=0.5 tile=64
 save("in16-unet-mask", "pred16.tif");
 save("in16-unet-prob", "prob16.tif");
 
+selectImage("in16.tif");
+run("Predict U-Net...", "model=" + T + "/ij/ft.safetensors threshold=0.5 tile=64 overlap=16 no_flips threads=1 probabilities");
+save("in16-unet-mask", "pred16_noflips.tif");
+save("in16-unet-prob", "prob16_noflips.tif");
+
 // Bad inputs: each gives an error line and no image; the macro goes on.
 n0 = nImages;
 newImage("rgb", "RGB random", 32, 32, 3);

@@ -169,6 +169,10 @@ class InfocusWidget(QWidget):
         )
         self.train_button = _button("Train", self.run_train, "a new U-Net on the rule preset's masks of the image")
         self.predict_button = _button("Predict", self.run_predict, "adds '<image> U-Net mask' and probability")
+        self.unet_flips = QCheckBox("Average flips")
+        self.unet_flips.setChecked(bool(_lib.infocus_predict_params_default().flips))
+        self.unet_flips.setToolTip("predict each tile and its three mirror images and average them (4 passes, "
+                                   "more accurate); off: one pass, 4x faster")
         self.finetune_button = _button("Fine-tune", self.run_finetune,
                                        "the current model on the painted slices of the annotation layer")
         self.new_annotation_button = _button("New annotation layer", self.new_annotation_layer,
@@ -188,6 +192,7 @@ class InfocusWidget(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.train_button)
         row.addWidget(self.predict_button)
+        row.addWidget(self.unet_flips)
         form.addRow(row)
         form.addRow("annotations", self.annotation_combo)
         form.addRow("fine-tune epochs", self.finetune_epochs)
@@ -337,9 +342,10 @@ class InfocusWidget(QWidget):
             return
         name, stack, scale = got
         model = self.model
+        flips = self.unet_flips.isChecked()
 
         def work(progress):
-            mask, prob = model.predict(stack, with_prob=True, progress=progress)
+            mask, prob = model.predict(stack, flips=flips, with_prob=True, progress=progress)
             return mask, prob, infocus.in_focus(stack, mask)
 
         def done(result):

@@ -159,7 +159,7 @@ public final class Native {
         double[] loss, String device, int threads, String output, Progress progress);
 
     static native Object[] predictUnet(Object[] slices, int pixelType, int width, int height,
-        String model, float threshold, int tile, int overlap, String device, int threads,
+        String model, float threshold, int tile, int overlap, boolean flips, String device, int threads,
         boolean prob, Progress progress);
 
     // ---- checked wrappers ---------------------------------------------------

@@ -15,6 +15,8 @@ public class PredictUnet extends Command {
         public float threshold = (float) Defaults.number("threshold");
         public int tile = (int) Defaults.number("tile");
         public int overlap = (int) Defaults.number("overlap");
+        /** Average each tile over its mirror images (false: one pass, 4x faster; the key no_flips). */
+        public boolean flips = true;
         public String device = "auto";
         public int threads = 0;
         public boolean probabilities;
@@ -34,6 +36,7 @@ public class PredictUnet extends Command {
         f.number("Threshold", s.threshold, 2, "probability");
         f.number("Tile", s.tile, 0, "px");
         f.number("Overlap", s.overlap, 0, "px");
+        f.checkbox("No_flips", !s.flips);
         f.choice("Device", Training.DEVICES, s.device);
         f.number("Threads", 0, 0, "(0: libtorch's default)");
         f.checkbox("Probabilities", false);
@@ -42,6 +45,7 @@ public class PredictUnet extends Command {
         s.threshold = (float) f.nextNumber();
         s.tile = f.nextInt();
         s.overlap = f.nextInt();
+        s.flips = !f.nextBoolean();
         s.device = f.nextChoice();
         s.threads = f.nextInt();
         s.probabilities = f.nextBoolean();
@@ -53,7 +57,7 @@ public class PredictUnet extends Command {
         Object[] r = Native.call(new Native.Call<Object[]>() {
             public Object[] run() {
                 return Native.predictUnet(in.slices, in.pixelType, in.width, in.height, s.model, s.threshold, s.tile,
-                    s.overlap, s.device, s.threads, s.probabilities, p);
+                    s.overlap, s.flips, s.device, s.threads, s.probabilities, p);
             }
         });
         ImagePlus mask = Results.stack(in.name + "-unet-mask", (Object[]) r[0], in, true);

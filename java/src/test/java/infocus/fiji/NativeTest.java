@@ -317,6 +317,42 @@ public class NativeTest {
     }
 
     @Test
+    public void predictionAveragesTheFlipsUnlessNoFlips() throws Exception {
+        assertTrue("flips on by default", new PredictUnet.Spec().flips);
+        if (!Native.hasUnet()) return;
+        File model = File.createTempFile("infocus-flips", ".safetensors");
+        model.deleteOnExit();
+        Input in = Input.of(stack16(), 1);
+        TrainUnet.Spec ts = new TrainUnet.Spec();
+        ts.output = model.getPath();
+        ts.depth = 1;
+        ts.baseChannels = 2;
+        Training t = new Training(false);
+        t.epochs = 1;
+        t.batch = 2;
+        t.patch = 16;
+        t.patience = 0;
+        t.device = "cpu";
+        t.threads = 1;
+        TrainUnet.execute(in, ts, t, QUIET);
+        PredictUnet.Spec s = new PredictUnet.Spec();
+        s.model = model.getPath();
+        s.device = "cpu";
+        s.threads = 1;
+        s.probabilities = true;
+        ImagePlus[] four = PredictUnet.execute(in, s, QUIET);
+        s.flips = false;
+        ImagePlus[] one = PredictUnet.execute(in, s, QUIET);
+        assertEquals(2, one.length);
+        boolean differ = false;
+        for (int k = 1; k <= in.slices.length; k++) {
+            differ |= !java.util.Arrays.equals((float[]) four[1].getStack().getPixels(k),
+                (float[]) one[1].getStack().getPixels(k));
+        }
+        assertTrue("no_flips gave the default's probabilities", differ);
+    }
+
+    @Test
     public void aCorruptModelIsAnIoError() throws Exception {
         if (!Native.hasUnet()) return;
         File bad = File.createTempFile("infocus-bad", ".safetensors");
