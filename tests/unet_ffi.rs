@@ -169,27 +169,32 @@ mod with_torch {
             .collect();
         assert_eq!(epochs, core_epochs);
 
+        // The door's prediction with `pp`: (mask, probabilities).
         let n = z * h * w;
-        let (mut mask, mut prob) = (vec![0u8; n], vec![0f32; n]);
-        let pp = infocus_predict_params_default();
-        let st = unsafe {
-            infocus_unet_predict(
-                m,
-                a.as_ptr().cast(),
-                INFOCUS_PIXEL_U16,
-                z,
-                h,
-                w,
-                &pp,
-                mask.as_mut_ptr(),
-                n,
-                prob.as_mut_ptr(),
-                n,
-                None,
-                ptr::null_mut(),
-            )
+        let predict = |pp: &InfocusPredictParams| {
+            let (mut mask, mut prob) = (vec![0u8; n], vec![0f32; n]);
+            let st = unsafe {
+                infocus_unet_predict(
+                    m,
+                    a.as_ptr().cast(),
+                    INFOCUS_PIXEL_U16,
+                    z,
+                    h,
+                    w,
+                    pp,
+                    mask.as_mut_ptr(),
+                    n,
+                    prob.as_mut_ptr(),
+                    n,
+                    None,
+                    ptr::null_mut(),
+                )
+            };
+            assert_eq!(st, INFOCUS_OK, "{}", last_error());
+            (mask, prob)
         };
-        assert_eq!(st, INFOCUS_OK, "{}", last_error());
+        let pp = infocus_predict_params_default();
+        let (mask, prob) = predict(&pp);
         assert_eq!(mask, core_pred.mask.as_slice().unwrap());
         assert!(
             prob.iter()
@@ -206,26 +211,7 @@ mod with_torch {
                 &Progress::none(),
             )
             .unwrap();
-        let pp0 = InfocusPredictParams { flips: 0, ..pp };
-        let (mut mask0, mut prob0) = (vec![0u8; n], vec![0f32; n]);
-        let st = unsafe {
-            infocus_unet_predict(
-                m,
-                a.as_ptr().cast(),
-                INFOCUS_PIXEL_U16,
-                z,
-                h,
-                w,
-                &pp0,
-                mask0.as_mut_ptr(),
-                n,
-                prob0.as_mut_ptr(),
-                n,
-                None,
-                ptr::null_mut(),
-            )
-        };
-        assert_eq!(st, INFOCUS_OK, "{}", last_error());
+        let (mask0, prob0) = predict(&InfocusPredictParams { flips: 0, ..pp });
         assert_eq!(mask0, one_pass.mask.as_slice().unwrap());
         assert!(
             prob0.iter()

@@ -208,16 +208,11 @@ fn to_config(c: &InfocusUnetConfig) -> Result<UnetConfig, Failure> {
             .into());
         }
     };
-    let profile = match c.profile {
-        0 => false,
-        1 => true,
-        v => {
-            return Err(Error::invalid(format!(
-                "profile must be 0 or 1 (0: images only, 1: add the focus profile), not {v}"
-            ))
-            .into());
-        }
-    };
+    let profile = switch(
+        c.profile,
+        "profile",
+        "0: images only, 1: add the focus profile",
+    )?;
     let c = UnetConfig {
         depth: c.depth as usize,
         base_channels: c.base_channels as usize,
@@ -266,17 +261,22 @@ fn train_params(p: &InfocusTrainParams) -> TrainParams {
     }
 }
 
+/// A C on/off field: only 0 and 1 are accepted, so that a field left
+/// uninitialised or set from the wrong constant is an error, not "on".
+fn switch(value: i32, name: &str, meaning: &str) -> Result<bool, Failure> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(Error::invalid(format!("{name} must be 0 or 1 ({meaning}), not {v}")).into()),
+    }
+}
+
 fn predict_params(p: &InfocusPredictParams) -> Result<PredictParams, Failure> {
-    let flips = match p.flips {
-        0 => false,
-        1 => true,
-        v => {
-            return Err(Error::invalid(format!(
-                "flips must be 0 or 1 (0: one pass, 1: average over the mirror images), not {v}"
-            ))
-            .into());
-        }
-    };
+    let flips = switch(
+        p.flips,
+        "flips",
+        "0: one pass, 1: average over the mirror images",
+    )?;
     Ok(PredictParams {
         threshold: p.threshold,
         tile: p.tile as usize,
