@@ -12,7 +12,8 @@
 #    cpu; the two masks are scored against each other and the truth, and
 #    the probabilities must agree to TF32's precision (libtorch lets cuDNN
 #    convolve in TF32 on Ampere and later: 3-6e-3 apart on an H200).
-# 3. The accuracy example's U-Net training on the GPU, one run per line of
+# 3. The accuracy example's U-Net training on the GPU (by default the recipe of
+#    the shipped models), one run per line of
 #    RUNS below (side by side, each in its own folder); each run's
 #    ACCURACY.md and models come back as $OUT/<name>.tar. Load them with
 #    `--reuse-models` to evaluate them on a CPU.
@@ -39,7 +40,7 @@ ln -sfn "$ROOT" /var/tmp/infocus-cuda-src
 
 # --- 3 (started first: it takes longest) -------------------------------------
 # name|environment of the accuracy example
-RUNS="${RUNS:-w16|UNET_WIDTH=16 UNET_EPOCHS=20}"
+RUNS="${RUNS:-shipped|UNET_STACKS=96}"
 pids=()
 while IFS='|' read -r name envs; do
     [ -n "$name" ] || continue
