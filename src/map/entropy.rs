@@ -333,7 +333,7 @@ impl<T: Count> Band<T> {
         self.cumulate_impl(needed, stamp);
     }
 
-    /// [`Band::cumulate`] compiled for AVX2 ([`super::simd`]).
+    /// [`Band::cumulate`] compiled for AVX2 ([`crate::simd`]).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     #[inline(never)]

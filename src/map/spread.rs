@@ -52,7 +52,7 @@ impl StrideRow<'_> {
         true
     }
 
-    /// [`StrideRow::rebuild`] compiled for AVX2 ([`super::simd`]).
+    /// [`StrideRow::rebuild`] compiled for AVX2 ([`crate::simd`]).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     #[inline(never)]
@@ -199,7 +199,7 @@ impl Tree {
         self.update_impl(leaves, leaf_dirty, out);
     }
 
-    /// [`Tree::update`] compiled for AVX2 ([`super::simd`]).
+    /// [`Tree::update`] compiled for AVX2 ([`crate::simd`]).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn update_avx2(&mut self, leaves: &[StrideRow], leaf_dirty: &[bool], out: &mut [f32]) {

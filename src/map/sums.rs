@@ -276,7 +276,7 @@ impl<A: WindowSum> TermSweep<A> {
         self.edges_impl(r, prefix);
     }
 
-    /// [`TermSweep::edges`] compiled for AVX2 ([`super::simd`]).
+    /// [`TermSweep::edges`] compiled for AVX2 ([`crate::simd`]).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     #[inline(never)]
@@ -335,7 +335,7 @@ impl<A: WindowSum> TermSweep<A> {
 
 /// The sums of every term of `m` over every window of every stride:
 /// `[term][stride]`, row-major windows.
-/// The AVX2 build of the sweep where the CPU has it ([`super::simd`]).
+/// The AVX2 build of the sweep where the CPU has it ([`crate::simd`]).
 #[inline(never)]
 fn window_sums<P: Pixel, D: Domain>(
     img: ArrayView2<P>,
