@@ -220,8 +220,8 @@ impl UnetConfig {
     }
 
     /// `{"kind":"unet2d","depth":3,"base_channels":8,"norm":"batch","context":3,
-    /// "input_channels":7,"z_offsets":[0,-1,1,-2,2,-4,4],"output":"sigmoid"}`.
-    /// `input_channels` and `z_offsets` are derived from `context`, written
+    /// "profile":true,"input_channels":15,"z_offsets":[0,-1,1,-2,2,-4,4],"output":"sigmoid"}`.
+    /// `input_channels` and `z_offsets` are derived from `context` and `profile`, written
     /// so that another reader of the file needs no knowledge of infocus's
     /// rule for them.
     pub fn to_json(&self) -> serde_json::Value {

@@ -126,6 +126,8 @@ pub(crate) struct NetInput {
     /// The normalised slices, Z x H x W.
     pub image: Array3<f32>,
     profile: Option<(Array3<f32>, Array2<f32>)>,
+    /// The network's Z offsets ([`UnetConfig::offsets`]).
+    offsets: Vec<isize>,
 }
 
 /// Natural-log units of sharpness that span the profile's 0..1.
@@ -143,7 +145,11 @@ impl NetInput {
     pub fn new(normalisation: &Normalisation, config: &UnetConfig, stack: StackView) -> Self {
         let image = normalisation.apply(stack);
         let profile = config.profile.then(|| focus_profile(&image));
-        NetInput { image, profile }
+        NetInput {
+            image,
+            profile,
+            offsets: config.offsets(),
+        }
     }
 
     pub fn dim(&self) -> (usize, usize, usize) {
@@ -153,8 +159,8 @@ impl NetInput {
     /// The input planes of slice `k`, in channel order (see
     /// [`UnetConfig::input_channels`]): the image at each Z offset, then
     /// with the profile its plane at each offset and the structure plane.
-    pub fn planes(&self, offsets: &[isize], k: usize) -> Vec<ArrayView2<'_, f32>> {
-        let at = channel_slices(offsets, k, self.image.dim().0);
+    pub fn planes(&self, k: usize) -> Vec<ArrayView2<'_, f32>> {
+        let at = channel_slices(&self.offsets, k, self.image.dim().0);
         let mut v: Vec<_> = at.iter().map(|&c| self.image.index_axis(Axis(0), c)).collect();
         if let Some((profile, structure)) = &self.profile {
             v.extend(at.iter().map(|&c| profile.index_axis(Axis(0), c)));
@@ -199,12 +205,7 @@ const LAPLACIAN_NOISE_GAIN: f32 = 20.0;
 fn noise_variance(plane: ArrayView2<f32>) -> f32 {
     let response = crate::filters::noise_response(plane.mapv(f64::from).view());
     let mut r: Vec<f64> = response.iter().filter(|v| v.is_finite()).map(|v| v.abs()).collect();
-    if r.is_empty() {
-        return 0.0;
-    }
-    let mid = r.len() / 2;
-    let median = *r.select_nth_unstable_by(mid, f64::total_cmp).1;
-    (median / 0.6745).powi(2) as f32
+    (crate::filters::median(&mut r) / 0.6745).powi(2) as f32
 }
 
 /// The profile and structure planes of a normalised stack (see [`NetInput`]).
@@ -222,12 +223,8 @@ fn focus_profile(image: &Array3<f32>) -> (Array3<f32>, Array2<f32>) {
             *m = m.min(v);
         }
     }
-    let floor = if least.is_empty() {
-        0.0
-    } else {
-        let mid = least.len() / 2;
-        *least.select_nth_unstable_by(mid, f32::total_cmp).1
-    };
+    // (f32 to f64 and back is exact, so this is the f32 median.)
+    let floor = crate::filters::median(&mut least.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()) as f32;
     let profile = Array3::from_shape_fn((z, h, w), |(k, y, x)| {
         let i = y * w + x;
         (1.0 + (logs[k][i] - best[i]) / PROFILE_SPAN).max(0.0)
@@ -433,7 +430,7 @@ mod tests {
             let input = NetInput::new(&Normalisation::default(), &config, view);
             let offsets = config.offsets();
             for k in 0..5 {
-                let planes = input.planes(&offsets, k);
+                let planes = input.planes(k);
                 assert_eq!(planes.len(), config.input_channels());
                 // The images first, at the clamped offsets.
                 for (p, c) in planes.iter().zip(channel_slices(&offsets, k, 5)) {

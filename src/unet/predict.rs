@@ -144,7 +144,6 @@ impl Model {
 
         super::apply_threads();
         let (_, h, w) = input.dim();
-        let offsets = self.config.offsets();
         let channels = self.config.input_channels();
         let m = self.config.multiple();
         let tile = params.tile / m * m;
@@ -183,7 +182,7 @@ impl Model {
             let t0 = std::time::Instant::now();
             let mut buf = Vec::with_capacity(chunk.len() * channels * th * tw);
             for &(i, y0, x0) in chunk {
-                for plane in input.planes(&offsets, slices[i]) {
+                for plane in input.planes(slices[i]) {
                     for ty in 0..th {
                         let y = reflect((y0 + ty) as isize, h);
                         for tx in 0..tw {

@@ -383,7 +383,6 @@ mod imp {
         let val_set: Vec<(usize, usize)> = val_idx.iter().map(|&i| samples[i]).collect();
         let p = params.patch;
         let device = work.inner.device;
-        let offsets = work.config.offsets();
         let channels = work.config.input_channels() as i64;
 
         let best = guard(|| {
@@ -428,7 +427,7 @@ mod imp {
                         } else {
                             0
                         };
-                        for plane in inputs[s].planes(&offsets, k) {
+                        for plane in inputs[s].planes(k) {
                             xs.extend(dihedral(patch(plane, y0, x0, p).view(), t));
                         }
                         ys.extend(
