@@ -195,12 +195,7 @@ impl Model {
             let out: Vec<f32> = super::guard(|| {
                 let _g = tch::no_grad_guard();
                 let x = Tensor::from_slice(&buf)
-                    .reshape([
-                        chunk.len() as i64,
-                        channels as i64,
-                        th as i64,
-                        tw as i64,
-                    ])
+                    .reshape([chunk.len() as i64, channels as i64, th as i64, tw as i64])
                     .to_device(device);
                 let fwd = |x: &Tensor| self.inner.net.forward_t(x, false).sigmoid();
                 let p = if params.flips {
@@ -212,10 +207,7 @@ impl Model {
                 } else {
                     fwd(&x)
                 };
-                let p = p
-                    .to_device(tch::Device::Cpu)
-                    .contiguous()
-                    .view(-1);
+                let p = p.to_device(tch::Device::Cpu).contiguous().view(-1);
                 Vec::<f32>::try_from(&p).map_err(|e| Error::Torch(e.to_string()))
             })?;
             let t2 = std::time::Instant::now();
