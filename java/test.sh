@@ -95,6 +95,8 @@ run_cli "$C" --threads 1 train "$T/in16.tif" -o "$T/cli/model.safetensors" --pre
     --base-channels 4 --context 1 --epochs 2 --batch 2 --patch 32 --patience 0 --val-fraction 0.2 --seed 5
 run_cli "$C" --threads 1 train "$T/in16.tif" -o "$T/cli/model_off.safetensors" --preset default --config default --depth 2 \
     --base-channels 4 --context 1 --profile off --epochs 2 --batch 2 --patch 32 --patience 0 --val-fraction 0.2 --seed 5
+run_cli "$C" --threads 1 train "$T/in16.tif" -o "$T/cli/model_noguide.safetensors" --preset default --config default --depth 2 \
+    --base-channels 4 --context 1 --guide off --epochs 2 --batch 2 --patch 32 --patience 0 --val-fraction 0.2 --seed 5
 run_cli "$C" --threads 1 finetune "$T/cli/model.safetensors" --images "$T/in16.tif" --masks "$T/cli/mask16.tif" \
     -o "$T/cli/ft.safetensors" --epochs 2 --batch 2 --patch 32 --patience 0 --seed 5
 run_cli "$C" --threads 1 predict "$T/cli/ft.safetensors" "$T/in16.tif" -o "$T/cli/pred16.tif" --prob "$T/cli/prob16.tif" \
@@ -117,6 +119,9 @@ check "Fiji = CLI: model.safetensors (bytes)" cmp -s "$T/ij/model.safetensors" "
 check "Fiji = CLI: model_off.safetensors, focus_profile=off = --profile off (bytes)" \
     cmp -s "$T/ij/model_off.safetensors" "$T/cli/model_off.safetensors"
 check "focus_profile=off and the default differ" bash -c "test -s '$T/ij/model_off.safetensors' && test -s '$T/ij/model.safetensors' && ! cmp -s '$T/ij/model_off.safetensors' '$T/ij/model.safetensors'"
+check "Fiji = CLI: model_noguide.safetensors, preset_guide=off = --guide off (bytes)" \
+    cmp -s "$T/ij/model_noguide.safetensors" "$T/cli/model_noguide.safetensors"
+check "preset_guide=off and the default differ" bash -c "test -s '$T/ij/model_noguide.safetensors' && test -s '$T/ij/model.safetensors' && ! cmp -s '$T/ij/model_noguide.safetensors' '$T/ij/model.safetensors'"
 check "Fiji = CLI: ft.safetensors (bytes)" cmp -s "$T/ij/ft.safetensors" "$T/cli/ft.safetensors"
 check "calibration kept (0.5 um)" bash -c "grep -q 'calibration in16-mask: 0.5 .*m' '$T/imagej.log'"
 

@@ -565,7 +565,7 @@ pub extern "system" fn Java_infocus_fiji_Native_defaults<'l>(
         let strides: Vec<String> = paper.strides.iter().map(|s| s.to_string()).collect();
         let s = format!(
             "measure={} window={} strides={} min_contrast={} radius={} smoothing={} \
-             unet_depth={} unet_base={} unet_norm={} unet_context={} unet_profile={} \
+             unet_depth={} unet_base={} unet_norm={} unet_context={} unet_profile={} unet_guide={} \
              epochs={} batch={} patch={} lr={} patience={} validation={} \
              ft_epochs={} ft_batch={} ft_patch={} ft_lr={} ft_patience={} ft_validation={} \
              threshold={} tile={} overlap={}",
@@ -580,6 +580,7 @@ pub extern "system" fn Java_infocus_fiji_Native_defaults<'l>(
             c.norm.name(),
             c.context,
             if c.profile { "on" } else { "off" },
+            if c.guide { "on" } else { "off" },
             t.epochs,
             t.batch,
             t.patch,
@@ -753,6 +754,7 @@ pub extern "system" fn Java_infocus_fiji_Native_trainUnet<'l>(
     norm: JString<'l>,
     context: jint,
     profile: jint,
+    guide: jint,
     epochs: jint,
     batch: jint,
     patch: jint,
@@ -792,6 +794,16 @@ pub extern "system" fn Java_infocus_fiji_Native_trainUnet<'l>(
             v => {
                 return Err(invalid(format!(
                     "focus profile must be -1 (the config's), 0 (off) or 1 (on), not {v}"
+                )));
+            }
+        }
+        // The same for the preset's guide.
+        match guide {
+            -1 => {}
+            0 | 1 => c.guide = guide == 1,
+            v => {
+                return Err(invalid(format!(
+                    "preset guide must be -1 (the config's), 0 (off) or 1 (on), not {v}"
                 )));
             }
         }

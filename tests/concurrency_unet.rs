@@ -102,7 +102,7 @@ fn run_all(d: &Data, who: &str, cancel: bool, dir: &std::path::Path) -> Outputs 
     let ok = |s: i32, what: &str| assert_eq!(s, INFOCUS_OK, "{who}: {what}: {}", last_error());
     let (z, h, w) = (d.z, d.h, d.w);
     let n = z * h * w;
-    let cfg = InfocusUnetConfig { depth: 2, base_channels: 2, norm: INFOCUS_NORM_BATCH, context: 1, profile: 1 };
+    let cfg = InfocusUnetConfig { depth: 2, base_channels: 2, norm: INFOCUS_NORM_BATCH, context: 1, profile: 1, guide: 1 };
     let cpu = CString::new("cpu").unwrap();
     let mut m: *mut InfocusModel = ptr::null_mut();
     ok(unsafe { infocus_model_new(&cfg, cpu.as_ptr(), d.seed, &mut m) }, "new");
@@ -139,7 +139,7 @@ fn run_all(d: &Data, who: &str, cancel: bool, dir: &std::path::Path) -> Outputs 
     let pc = CString::new(path.to_str().unwrap()).unwrap();
     let mut loaded: *mut InfocusModel = ptr::null_mut();
     ok(unsafe { infocus_model_load(pc.as_ptr(), ptr::null(), &mut loaded) }, "load");
-    let mut c = InfocusUnetConfig { depth: 0, base_channels: 0, norm: -1, context: 0, profile: -1 };
+    let mut c = InfocusUnetConfig { depth: 0, base_channels: 0, norm: -1, context: 0, profile: -1, guide: -1 };
     ok(unsafe { infocus_model_config(loaded, &mut c) }, "config");
     let device = unsafe { CStr::from_ptr(infocus_model_device(loaded)) }.to_string_lossy().into_owned();
     let pp = infocus_predict_params_default();

@@ -61,6 +61,7 @@ fn seeds() -> &'static [Vec<u8>] {
                 norm: Norm::Batch,
                 context: 1,
                 profile: false,
+                guide: false,
             },
             UnetConfig {
                 depth: 1,
@@ -68,6 +69,7 @@ fn seeds() -> &'static [Vec<u8>] {
                 norm: Norm::None,
                 context: 0,
                 profile: false,
+                guide: false,
             },
         ];
         let mut out = Vec::new();

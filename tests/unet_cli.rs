@@ -113,6 +113,7 @@ mod with_torch {
         assert_eq!(model.config().base_channels, 4);
         assert!(model.config().profile, "the default config has the focus profile");
         assert!(out.contains("focus profile"), "{out}");
+        assert!(model.config().guide && out.contains("preset guide"), "the default config has the guide: {out}");
         assert_eq!(model.history()[0]["labels"], "weak labels, default preset");
         assert_eq!(model.history()[0]["seed"], 3);
 
@@ -210,6 +211,27 @@ mod with_torch {
         }
         fails(&["train", "a.tif", "-o", "p2.safetensors", "--profile", "maybe"], d, &["--profile", "maybe"]);
         assert!(!d.join("p2.safetensors").exists());
+    }
+
+    #[test]
+    fn guide_overrides_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_synth(d, "a", 1);
+        for (config, flag, want) in [("default", "off", false), ("paper", "on", true)] {
+            let mut args = vec!["train", "a.tif", "-o", "g.safetensors", "--config", config, "--guide", flag];
+            args.extend(TINY);
+            let out = ok(&args, d);
+            assert_eq!(out.contains("preset guide"), want, "{out}");
+            let model = Model::load(&d.join("g.safetensors"), DeviceSpec::Cpu).unwrap();
+            assert_eq!(model.config().guide, want, "--config {config} --guide {flag}");
+            // The model predicts from the stack alone: the guide is
+            // recomputed from it, as in training.
+            let pred = ok(&["predict", "g.safetensors", "a.tif", "-o", "g.tif", "--no-flips"], d);
+            assert!(d.join("g.tif").exists(), "{pred}");
+        }
+        fails(&["train", "a.tif", "-o", "g2.safetensors", "--guide", "yes"], d, &["--guide", "yes"]);
+        assert!(!d.join("g2.safetensors").exists());
     }
 
     #[test]

@@ -22,9 +22,10 @@ fn availability_matches_the_build() {
 }
 
 #[test]
-fn the_default_config_has_the_profile_and_the_paper_not() {
+fn the_default_config_has_the_profile_and_guide_and_the_paper_not() {
     let (d, p) = (infocus_unet_config_default(), infocus_unet_config_paper());
     assert_eq!((d.profile, p.profile), (1, 0));
+    assert_eq!((d.guide, p.guide), (1, 0));
     assert_eq!((d.context, p.context), (3, 0));
 }
 
@@ -94,6 +95,7 @@ mod with_torch {
             norm: Norm::Batch,
             context: 1,
             profile: true,
+            guide: true,
         };
         // The core.
         let labels = weak_labels(
@@ -133,6 +135,7 @@ mod with_torch {
             norm: INFOCUS_NORM_BATCH,
             context: 1,
             profile: 1,
+            guide: 1,
         };
         let cpu = CString::new("cpu").unwrap();
         let mut m: *mut InfocusModel = ptr::null_mut();
@@ -231,25 +234,27 @@ mod with_torch {
             norm: -1,
             context: 0,
             profile: -1,
+            guide: -1,
         };
         assert_eq!(unsafe { infocus_model_config(m, &mut back) }, INFOCUS_OK);
         assert_eq!(
-            (back.depth, back.base_channels, back.norm, back.context, back.profile),
-            (2, 4, INFOCUS_NORM_BATCH, 1, 1)
+            (back.depth, back.base_channels, back.norm, back.context, back.profile, back.guide),
+            (2, 4, INFOCUS_NORM_BATCH, 1, 1, 1)
         );
         unsafe { infocus_model_free(m) };
     }
 
     #[test]
-    fn a_model_reports_the_profile_it_was_made_with() {
+    fn a_model_reports_the_profile_and_guide_it_was_made_with() {
         let cpu = CString::new("cpu").unwrap();
-        for profile in [0, 1] {
+        for (profile, guide) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
             let c = InfocusUnetConfig {
                 depth: 1,
                 base_channels: 2,
                 norm: INFOCUS_NORM_NONE,
                 context: 0,
                 profile,
+                guide,
             };
             let mut m: *mut InfocusModel = ptr::null_mut();
             assert_eq!(
@@ -258,9 +263,9 @@ mod with_torch {
                 "{}",
                 last_error()
             );
-            let mut back = InfocusUnetConfig { profile: -1, ..c };
+            let mut back = InfocusUnetConfig { profile: -1, guide: -1, ..c };
             assert_eq!(unsafe { infocus_model_config(m, &mut back) }, INFOCUS_OK);
-            assert_eq!(back.profile, profile);
+            assert_eq!((back.profile, back.guide), (profile, guide));
             unsafe { infocus_model_free(m) };
         }
     }

@@ -35,6 +35,7 @@ fn config() -> InfocusUnetConfig {
         norm: INFOCUS_NORM_BATCH,
         context: 1,
         profile: 1,
+        guide: 1,
     }
 }
 
@@ -146,9 +147,12 @@ fn every_unet_entry_point_refuses_every_bad_input() {
         ("context u32::MAX", InfocusUnetConfig { context: u32::MAX, ..config() }),
         ("profile 2", InfocusUnetConfig { profile: 2, ..config() }),
         ("profile -1", InfocusUnetConfig { profile: -1, ..config() }),
+        ("guide 2", InfocusUnetConfig { guide: 2, ..config() }),
+        ("guide -1", InfocusUnetConfig { guide: -1, ..config() }),
     ] {
         mx.check(&format!("new: {what}"), new(&c, cpu.as_ptr().cast(), &mut out), INFOCUS_ERR_INVALID);
-        if what.starts_with("profile") && !last_error().contains("profile must be 0 or 1") {
+        let field = what.split(' ').next().unwrap_or_default();
+        if ["profile", "guide"].contains(&field) && !last_error().contains(&format!("{field} must be 0 or 1")) {
             mx.failures.push(format!("new: {what}: the message does not say 0 or 1: {}", last_error()));
         }
     }
@@ -271,14 +275,14 @@ fn every_unet_entry_point_refuses_every_bad_input() {
     let isdir = CString::new(dir.path().to_str().unwrap()).unwrap();
     mx.check("save: onto a directory", unsafe { infocus_model_save(model, isdir.as_ptr()) }, INFOCUS_ERR_IO);
     assert!(!target.exists(), "a failed save left a file");
-    let mut cfg = InfocusUnetConfig { depth: 77, base_channels: 77, norm: 77, context: 77, profile: 77 };
+    let mut cfg = InfocusUnetConfig { depth: 77, base_channels: 77, norm: 77, context: 77, profile: 77, guide: 77 };
     mx.check("config: model NULL", unsafe { infocus_model_config(ptr::null(), &mut cfg) }, INFOCUS_ERR_NULL);
     mx.check("config: out NULL", unsafe { infocus_model_config(model, ptr::null_mut()) }, INFOCUS_ERR_NULL);
     mx.check("config: freed model", unsafe { infocus_model_config(freed, &mut cfg) }, INFOCUS_ERR_INVALID);
     mx.check("config: made-up model", unsafe { infocus_model_config(made_up, &mut cfg) }, INFOCUS_ERR_INVALID);
     assert_eq!(
-        (cfg.depth, cfg.base_channels, cfg.norm, cfg.context, cfg.profile),
-        (77, 77, 77, 77, 77),
+        (cfg.depth, cfg.base_channels, cfg.norm, cfg.context, cfg.profile, cfg.guide),
+        (77, 77, 77, 77, 77, 77),
         "config written on failure"
     );
     for (what, m) in [("NULL", ptr::null()), ("freed", freed.cast_const()), ("made-up", made_up.cast_const())] {

@@ -109,6 +109,9 @@ pub(crate) struct TrainArgs {
     /// Override whether the network sees the focus profile (on: default config; off: images only, as the paper).
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     profile: Option<String>,
+    /// Override whether the network sees the default preset's band as a guide (on: default config; off: not, as the paper).
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    guide: Option<String>,
     #[command(flatten)]
     train: TrainFlags,
 }
@@ -235,6 +238,9 @@ pub(crate) fn train(a: &TrainArgs) -> Result<()> {
     config.context = a.context.unwrap_or(config.context);
     if let Some(p) = &a.profile {
         config.profile = p == "on";
+    }
+    if let Some(g) = &a.guide {
+        config.guide = g == "on";
     }
     if let Some(n) = &a.norm {
         config.norm = n.parse::<Norm>()?;

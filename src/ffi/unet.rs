@@ -58,6 +58,11 @@ pub struct InfocusUnetConfig {
     /// focus); 0: images only (the paper). Any other value is refused
     /// (`INFOCUS_ERR_INVALID`).
     pub profile: i32,
+    /// 1: add the default preset's answer to the input (for each slice,
+    /// whether it lies within the preset's depth-of-field band around the
+    /// pixel's best focus); 0: not (the paper). Any other value is refused
+    /// (`INFOCUS_ERR_INVALID`).
+    pub guide: i32,
 }
 
 /// How to train or fine-tune.
@@ -140,6 +145,7 @@ impl OnPanic for InfocusUnetConfig {
             norm: -1,
             context: 0,
             profile: -1,
+            guide: -1,
         }
     }
 }
@@ -193,6 +199,7 @@ fn config_to_c(c: UnetConfig) -> InfocusUnetConfig {
         norm: norm_number(c.norm),
         context: u32::try_from(c.context).expect("small context"),
         profile: i32::from(c.profile),
+        guide: i32::from(c.guide),
     }
 }
 
@@ -213,12 +220,18 @@ fn to_config(c: &InfocusUnetConfig) -> Result<UnetConfig, Failure> {
         "profile",
         "0: images only, 1: add the focus profile",
     )?;
+    let guide = switch(
+        c.guide,
+        "guide",
+        "0: no guide, 1: add the default preset's band",
+    )?;
     let c = UnetConfig {
         depth: c.depth as usize,
         base_channels: c.base_channels as usize,
         norm,
         context: c.context as usize,
         profile,
+        guide,
     };
     c.validate()?;
     Ok(c)
@@ -433,14 +446,14 @@ pub extern "C" fn infocus_unet_available() -> i32 {
 }
 
 /// The CPU default architecture: depth 3, 8 base channels, batch norm,
-/// 3 context pairs, the focus profile.
+/// 3 context pairs, the focus profile, the preset's guide.
 #[unsafe(no_mangle)]
 pub extern "C" fn infocus_unet_config_default() -> InfocusUnetConfig {
     panic::guard(|| config_to_c(UnetConfig::default()))
 }
 
 /// The paper's architecture: depth 3, 16 base channels, instance norm,
-/// no context, no profile (the slice alone).
+/// no context, no profile, no guide (the slice alone).
 #[unsafe(no_mangle)]
 pub extern "C" fn infocus_unet_config_paper() -> InfocusUnetConfig {
     panic::guard(|| config_to_c(UnetConfig::paper()))

@@ -122,10 +122,19 @@ impl Normalisation {
 ///
 /// Both are whole-stack statistics: the one thing a window of neighbouring
 /// slices cannot give the network.
+///
+/// The guide ([`UnetConfig::guide`]) is the default preset's band, softened
+/// by a one-slice ramp: `clamp(dof / 2 + 1/2 - |k - d|, 0, 1)` on the
+/// preset's specimen, 0 off it, where `d` is the pixel's sub-slice best
+/// focus and `dof` the stack's estimated depth of field. It is 1/2 or more
+/// exactly where the preset marks the pixel in focus, and it is defined
+/// beyond the stack's ends too (0 there but for the band's tail), so the
+/// edge slices need no clamping.
 pub(crate) struct NetInput {
     /// The normalised slices, Z x H x W.
     pub image: Array3<f32>,
     profile: Option<(Array3<f32>, Array2<f32>)>,
+    guide: Option<Guide>,
     /// The network's Z offsets ([`UnetConfig::offsets`]).
     offsets: Vec<isize>,
 }
@@ -141,15 +150,23 @@ const SHARPNESS_RADIUS: usize = 2;
 const SHARPNESS_FLOOR: f32 = 1e-7;
 
 impl NetInput {
-    /// The input of `stack` for a network of `config` normalised by `normalisation`.
-    pub fn new(normalisation: &Normalisation, config: &UnetConfig, stack: StackView) -> Self {
+    /// The input of `stack` for a network of `config` normalised by
+    /// `normalisation`. Fails only where the guide's preset does.
+    pub fn new(normalisation: &Normalisation, config: &UnetConfig, stack: StackView) -> Result<Self> {
         let image = normalisation.apply(stack);
         let profile = config.profile.then(|| focus_profile(&image));
-        NetInput {
+        let offsets = config.offsets();
+        let guide = if config.guide {
+            Some(Guide::new(stack, &offsets)?)
+        } else {
+            None
+        };
+        Ok(NetInput {
             image,
             profile,
-            offsets: config.offsets(),
-        }
+            guide,
+            offsets,
+        })
     }
 
     pub fn dim(&self) -> (usize, usize, usize) {
@@ -166,7 +183,51 @@ impl NetInput {
             v.extend(at.iter().map(|&c| profile.index_axis(Axis(0), c)));
             v.push(structure.view());
         }
+        if let Some(g) = &self.guide {
+            v.extend(self.offsets.iter().map(|&o| g.plane(k as isize + o)));
+        }
         v
+    }
+}
+
+/// The largest f32 below 1/2.
+const BELOW_HALF: f32 = 0.5 - f32::EPSILON / 4.0;
+
+/// The default preset's soft band at every slice a network may ask for
+/// (see [`NetInput`]).
+struct Guide {
+    /// Planes for slices `-pad .. z + pad`.
+    planes: Array3<f32>,
+    pad: usize,
+}
+
+impl Guide {
+    fn new(stack: StackView, offsets: &[isize]) -> Result<Self> {
+        let params = crate::segment::SegmentParams::new(crate::segment::Preset::Default).band;
+        let (_, d) = crate::segment::segment_details(stack, &params, &crate::Progress::none())?;
+        let pad = offsets.iter().map(|o| o.unsigned_abs()).max().unwrap_or(0);
+        let (z, h, w) = stack.dim();
+        let half = d.dof / 2.0;
+        let planes = Array3::from_shape_fn((z + 2 * pad, h, w), |(i, y, x)| {
+            if !d.specimen[[y, x]] {
+                return 0.0;
+            }
+            // The preset's own test, in f64 as it makes it, decides the side
+            // of 1/2, so that rounding cannot move a pixel across the band.
+            let off = (i as f64 - pad as f64 - f64::from(d.depth[[y, x]])).abs();
+            if off <= half {
+                (0.5 + (half - off)).min(1.0) as f32
+            } else {
+                ((0.5 - (off - half)).max(0.0) as f32).min(BELOW_HALF)
+            }
+        });
+        Ok(Guide { planes, pad })
+    }
+
+    /// The plane of slice `k` (which may lie up to the largest offset
+    /// beyond either end).
+    fn plane(&self, k: isize) -> ArrayView2<'_, f32> {
+        self.planes.index_axis(Axis(0), (k + self.pad as isize) as usize)
     }
 }
 
@@ -398,6 +459,47 @@ mod tests {
     }
 
     #[test]
+    fn the_guide_is_the_default_presets_band() {
+        // Where the guide is 1/2 or more is exactly where the default preset
+        // marks a pixel in focus, in every slice.
+        let params = crate::synth::SynthParams {
+            depth: 9,
+            height: 48,
+            width: 48,
+            dof: 2.0,
+            ..crate::synth::SynthParams::default()
+        };
+        let s = crate::synth::synth(&params, &crate::Progress::none()).unwrap();
+        let config = UnetConfig::default();
+        let input = NetInput::new(&Normalisation::default(), &config, s.stack.view()).unwrap();
+        let preset = crate::segment::segment(
+            s.stack.view(),
+            &crate::segment::SegmentParams::new(crate::segment::Preset::Default),
+            &crate::Progress::none(),
+        )
+        .unwrap();
+        let first_guide = config.input_channels() - config.offsets().len();
+        let mut marked = 0;
+        for k in 0..9 {
+            let g = input.planes(k)[first_guide];
+            for (v, m) in g.iter().zip(preset.mask.index_axis(Axis(0), k)) {
+                assert_eq!(*v >= 0.5, *m == 255, "slice {k}: guide {v}, mask {m}");
+                assert!((0.0..=1.0).contains(v));
+                marked += usize::from(*m == 255);
+            }
+        }
+        assert!(marked > 0, "the stack has a specimen");
+        // Every pixel's best focus lies within the stack, so the band only
+        // falls going outwards, and the planes the network's Z offsets
+        // reach beyond the ends exist.
+        let guide = input.guide.as_ref().unwrap();
+        for (inner, outer) in [(0isize, -1isize), (-1, -2), (-2, -4), (8, 9), (9, 10), (10, 12)] {
+            let (i, o) = (guide.plane(inner), guide.plane(outer));
+            assert!(i.iter().zip(&o).all(|(i, o)| o <= i), "{outer} beyond {inner}");
+        }
+    }
+
+    #[test]
     fn the_profile_matches_the_literal_computation() {
         let mut rng = Rng::stream(5, 1, 0);
         // Slice 2 carries the most structure, slice 0 the least.
@@ -427,7 +529,7 @@ mod tests {
         let s = Array3::from_shape_fn((5, 16, 16), |(k, y, x)| ((k * 7 + y * 3 + x) % 11) as u16);
         let view = StackView::U16(s.view());
         for config in [UnetConfig::default(), UnetConfig::paper(), UnetConfig { profile: false, ..UnetConfig::default() }] {
-            let input = NetInput::new(&Normalisation::default(), &config, view);
+            let input = NetInput::new(&Normalisation::default(), &config, view).unwrap();
             let offsets = config.offsets();
             for k in 0..5 {
                 let planes = input.planes(k);

@@ -102,7 +102,7 @@ impl Model {
     ) -> Result<Prediction> {
         stack.validate()?;
         params.validate(self.config.multiple())?;
-        let input = NetInput::new(&self.normalisation, &self.config, stack);
+        let input = NetInput::new(&self.normalisation, &self.config, stack)?;
         let slices: Vec<usize> = (0..input.dim().0).collect();
         let prob = self.probabilities(&input, &slices, params, progress)?;
         let mask = threshold(&prob, params.threshold);

@@ -377,7 +377,7 @@ mod imp {
         let inputs: Vec<NetInput> = data
             .iter()
             .map(|d| NetInput::new(&work.normalisation, &work.config, d.image))
-            .collect();
+            .collect::<Result<_>>()?;
         let (train_idx, val_idx) = split(samples.len(), params.val_fraction, params.seed);
         let train_set: Vec<(usize, usize)> = train_idx.iter().map(|&i| samples[i]).collect();
         let val_set: Vec<(usize, usize)> = val_idx.iter().map(|&i| samples[i]).collect();

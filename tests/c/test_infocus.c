@@ -812,10 +812,11 @@ static void test_unet(void) {
     int same;
 
     CHECK(cfg.depth == 3 && cfg.base_channels == 8 && cfg.norm == INFOCUS_NORM_BATCH && cfg.context == 3 &&
-              cfg.profile == 1,
-          "default config %u %u %d %u %d", cfg.depth, cfg.base_channels, cfg.norm, cfg.context, cfg.profile);
+              cfg.profile == 1 && cfg.guide == 1,
+          "default config %u %u %d %u %d %d", cfg.depth, cfg.base_channels, cfg.norm, cfg.context, cfg.profile,
+          cfg.guide);
     CHECK(paper.depth == 3 && paper.base_channels == 16 && paper.norm == INFOCUS_NORM_INSTANCE && paper.context == 0 &&
-              paper.profile == 0,
+              paper.profile == 0 && paper.guide == 0,
           "paper config");
     CHECK(tp.epochs == 100 && tp.learning_rate == 1e-3 && tp.preset == INFOCUS_PRESET_DEFAULT && tp.augment,
           "train defaults");
@@ -846,22 +847,29 @@ static void test_unet(void) {
     EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_ERR_INVALID, "model_new profile 2");
     CHECK(strstr(infocus_last_error(), "profile must be 0 or 1") != NULL, "profile error says '%s'",
           infocus_last_error());
+    cfg.profile = 1;
+    cfg.guide = -1;
+    EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_ERR_INVALID, "model_new guide -1");
+    CHECK(strstr(infocus_last_error(), "guide must be 0 or 1") != NULL, "guide error says '%s'",
+          infocus_last_error());
     cfg.profile = 0;
-    EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m2), INFOCUS_OK, "model_new profile 0");
+    cfg.guide = 0;
+    EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m2), INFOCUS_OK, "model_new profile 0 guide 0");
     if (m2 != NULL) {
-        EXPECT_STATUS(infocus_model_config(m2, &got), INFOCUS_OK, "model_config profile 0");
-        CHECK(got.profile == 0, "profile 0 back as %d", got.profile);
+        EXPECT_STATUS(infocus_model_config(m2, &got), INFOCUS_OK, "model_config profile 0 guide 0");
+        CHECK(got.profile == 0 && got.guide == 0, "profile 0 guide 0 back as %d %d", got.profile, got.guide);
         infocus_model_free(m2);
         m2 = NULL;
     }
     cfg.profile = 1;
+    cfg.guide = 1;
     CHECK(m == NULL, "a failed model_new wrote out");
     EXPECT_STATUS(infocus_model_new(&cfg, "cpu", 1, &m), INFOCUS_OK, "model_new");
     if (m == NULL) return;
     CHECK(strcmp(infocus_model_device(m), "cpu") == 0, "device '%s'", infocus_model_device(m));
     EXPECT_STATUS(infocus_model_config(m, &got), INFOCUS_OK, "model_config");
     CHECK(got.depth == 2 && got.base_channels == 4 && got.norm == INFOCUS_NORM_BATCH && got.context == 1 &&
-              got.profile == 1,
+              got.profile == 1 && got.guide == 1,
           "config back");
 
     /* Train on the default preset's weak labels, two epochs. */

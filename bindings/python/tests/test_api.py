@@ -125,12 +125,17 @@ def test_unet_train_predict_save_load_finetune_match_the_cli(cli, tmp_path, smal
     epochs = []
     model = infocus.Model(**TINY_UNET, device="cpu", seed=2)
     assert model.device == "cpu"
-    assert model.config == {"depth": 2, "base_channels": 4, "norm": "batch", "context": 3, "profile": True}
+    assert model.config == {"depth": 2, "base_channels": 4, "norm": "batch", "context": 3, "profile": True,
+                            "guide": True}
     assert infocus.Model(depth=1, base_channels=2, context=0, device="cpu").config["context"] == 0
     assert infocus.Model(depth=1, base_channels=2, profile=False, device="cpu").config["profile"] is False
     assert infocus.Model.paper(device="cpu").config["profile"] is False
     with pytest.raises(ValueError, match="profile"):
         infocus.Model(depth=1, base_channels=2, profile="off", device="cpu")
+    assert infocus.Model(depth=1, base_channels=2, guide=False, device="cpu").config["guide"] is False
+    assert infocus.Model.paper(device="cpu").config["guide"] is False
+    with pytest.raises(ValueError, match="guide"):
+        infocus.Model(depth=1, base_channels=2, guide="yes", device="cpu")
     model.train(stack, progress=lambda *a: epochs.append(a), **TINY_TRAIN)
     assert [e[:2] for e in epochs] == [(1, 2), (2, 2)]
     assert all(np.isfinite(e[2]) and 0 <= e[3] <= 1 for e in epochs)

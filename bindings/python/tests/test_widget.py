@@ -148,6 +148,9 @@ def test_unet_train_predict_finetune_from_painted_slices(make_napari_viewer, qtb
     # The focus profile is on as in the default config; off trains on images only.
     assert w.unet_profile.isChecked() and infocus.Model(depth=1, base_channels=1, device="cpu").config["profile"]
     w.unet_profile.setChecked(False)
+    # So is the preset guide; off, the network works from the images alone.
+    assert w.unet_guide.isChecked() and infocus.Model(depth=1, base_channels=1, device="cpu").config["guide"]
+    w.unet_guide.setChecked(False)
     w.train_epochs.setValue(TINY_TRAIN["epochs"])
     w.train_patch.setValue(TINY_TRAIN["patch"])
     w.train_batch.setValue(TINY_TRAIN["batch"])
@@ -159,6 +162,7 @@ def test_unet_train_predict_finetune_from_painted_slices(make_napari_viewer, qtb
     assert w.model is not None and "trained on 'tiny'" in w.model_label.text()
     assert w.model.config["context"] == 1 and "Z context 1" in w.model_label.text()
     assert w.model.config["profile"] is False and "focus profile" not in w.model_label.text()
+    assert w.model.config["guide"] is False and "preset guide" not in w.model_label.text()
     assert any("epoch" in t for t in texts), texts
 
     click(qtbot, w, w.predict_button, "predict")

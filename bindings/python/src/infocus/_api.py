@@ -409,15 +409,18 @@ def _train_params(default: n.TrainParams, preset, kw: dict) -> n.TrainParams:
 class Model:
     """A U-Net that predicts which pixels of each slice are in focus.
 
-    ``Model(depth=3, base_channels=8, norm="batch", context=3, profile=True, device="auto", seed=0)``
+    ``Model(depth=3, base_channels=8, norm="batch", context=3, profile=True, guide=True, device="auto", seed=0)``
     makes a freshly initialised one (``None`` keeps the library's CPU
     default, ``Model.paper()`` the paper's architecture); :meth:`load` reads
     a model file. ``context`` is the pairs of neighbouring slices the network
     sees beside each slice (Z offsets ±1, ±2, ±4, ...; 0: the slice alone,
     as in the paper). ``profile`` adds the focus profile to the input (each
     slice's sharpness relative to the pixel's sharpest slice, and the
-    structure at best focus; False: images only, as in the paper). One
-    thread at a time may use a model.
+    structure at best focus; False: images only, as in the paper).
+    ``guide`` adds the default preset's answer (for each slice, whether it
+    lies within the preset's depth-of-field band around the pixel's best
+    focus; False: no guide, as in the paper). One thread at a time may use
+    a model.
     """
 
     def __init__(
@@ -427,6 +430,7 @@ class Model:
         norm: Optional[str] = None,
         context: Optional[int] = None,
         profile: Optional[bool] = None,
+        guide: Optional[bool] = None,
         *,
         device: str = "auto",
         seed: int = 0,
@@ -445,13 +449,17 @@ class Model:
             if profile not in (True, False):
                 raise ValueError(f"profile must be True or False, not {profile!r}")
             c.profile = int(bool(profile))
+        if guide is not None:
+            if guide not in (True, False):
+                raise ValueError(f"guide must be True or False, not {guide!r}")
+            c.guide = int(bool(guide))
         handle = POINTER(n.Model)()
         check(lib.infocus_model_new(byref(c), device.encode(), int(seed), byref(handle)), "infocus_model_new")
         self._handle = handle
 
     @classmethod
     def paper(cls, *, device: str = "auto", seed: int = 0) -> "Model":
-        """The paper's architecture (depth 3, 16 channels, instance norm, one slice, no profile)."""
+        """The paper's architecture (depth 3, 16 channels, instance norm, one slice, no profile, no guide)."""
         return cls(device=device, seed=seed, _config=lib.infocus_unet_config_paper())
 
     @classmethod
@@ -499,12 +507,12 @@ class Model:
 
     @property
     def config(self) -> dict:
-        """The architecture: depth, base_channels, norm, context and profile."""
+        """The architecture: depth, base_channels, norm, context, profile and guide."""
         c = n.UnetConfig()
         check(lib.infocus_model_config(self._live(), byref(c)), "infocus_model_config")
         norm = {v: k for k, v in n.NORMS.items()}[c.norm]
         return {"depth": c.depth, "base_channels": c.base_channels, "norm": norm, "context": c.context,
-                "profile": bool(c.profile)}
+                "profile": bool(c.profile), "guide": bool(c.guide)}
 
     def __repr__(self) -> str:
         if not getattr(self, "_handle", None):

@@ -146,7 +146,7 @@ class SegmentParams(Structure):
 
 class UnetConfig(Structure):
     _fields_ = [("depth", c_uint32), ("base_channels", c_uint32), ("norm", c_int32), ("context", c_uint32),
-                ("profile", c_int32)]
+                ("profile", c_int32), ("guide", c_int32)]
 
 
 class TrainParams(Structure):

@@ -54,6 +54,9 @@ selectImage("in16.tif");
 run("Train U-Net...", "output=" + T + "/ij/model_off.safetensors labels=default config=default depth=2 base_channels=4 z_context=1 focus_profile=off epochs=2 batch=2 patch=32 patience=0 validation=0.2 seed=5 threads=1");
 
 selectImage("in16.tif");
+run("Train U-Net...", "output=" + T + "/ij/model_noguide.safetensors labels=default config=default depth=2 base_channels=4 z_context=1 preset_guide=off epochs=2 batch=2 patch=32 patience=0 validation=0.2 seed=5 threads=1");
+
+selectImage("in16.tif");
 run("Fine-tune U-Net...", "model=" + T + "/ij/model.safetensors masks=mask16.tif output=" + T + "/ij/ft.safetensors epochs=2 batch=2 patch=32 patience=0 seed=5 threads=1");
 
 selectImage("in16.tif");

@@ -159,6 +159,11 @@ class InfocusWidget(QWidget):
         self.unet_profile.setToolTip("the network also sees each slice's sharpness relative to the pixel's "
                                      "sharpest slice, and the structure at best focus (off: images only, "
                                      "as the paper)")
+        self.unet_guide = QCheckBox("Preset guide")
+        self.unet_guide.setChecked(bool(_lib.infocus_unet_config_default().guide))
+        self.unet_guide.setToolTip("the network also sees the default preset's answer: for each slice, whether "
+                                   "it lies within the preset's depth-of-field band around the pixel's best "
+                                   "focus (off: the network works from the images alone, as the paper)")
         self.train_epochs = _spin(1, 10000, 30, "most epochs (early stopping may end sooner)")
         self.train_patch = _spin(8, 4096, 128, "side of the training crops (a multiple of 2^depth)")
         self.train_batch = _spin(1, 256, 8, "crops per step")
@@ -184,6 +189,7 @@ class InfocusWidget(QWidget):
         context_row = QHBoxLayout()
         context_row.addWidget(self.unet_context)
         context_row.addWidget(self.unet_profile)
+        context_row.addWidget(self.unet_guide)
         for label, w in (("depth", self.unet_depth), ("channels", self.unet_width),
                          ("Z context", context_row),
                          ("epochs", self.train_epochs), ("patch", self.train_patch),
@@ -319,13 +325,14 @@ class InfocusWidget(QWidget):
             return
         name, stack, _scale = got
         depth, width, context = self.unet_depth.value(), self.unet_width.value(), self.unet_context.value()
-        profile = self.unet_profile.isChecked()
+        profile, guide = self.unet_profile.isChecked(), self.unet_guide.isChecked()
         preset = self.seg_preset.currentText()
         params = {"epochs": self.train_epochs.value(), "patch": self.train_patch.value(),
                   "batch": self.train_batch.value()}
 
         def work(progress):
-            model = infocus.Model(depth=depth, base_channels=width, context=context, profile=profile)
+            model = infocus.Model(depth=depth, base_channels=width, context=context, profile=profile,
+                                  guide=guide)
             model.train(stack, preset, progress=progress, **params)
             return model
 
@@ -438,7 +445,8 @@ class InfocusWidget(QWidget):
         c = model.config
         self.model_info = (f"U-Net depth {c['depth']}, {c['base_channels']} channels, "
                            f"{c['norm']} norm, Z context {c['context']}"
-                           f"{', focus profile' if c['profile'] else ''}, on {model.device}: {how}")
+                           f"{', focus profile' if c['profile'] else ''}"
+                           f"{', preset guide' if c['guide'] else ''}, on {model.device}: {how}")
         self.model_label.setText(self.model_info)
 
     def show_3d(self) -> None:

@@ -150,7 +150,7 @@ public final class Native {
 
     static native String trainUnet(Object[] slices, int pixelType, int width, int height,
         String preset, String config, int depth, int baseChannels, String norm, int context, int profile,
-        int epochs, int batch, int patch, double lr, int patience, double valFraction, long seed, boolean augment,
+        int guide, int epochs, int batch, int patch, double lr, int patience, double valFraction, long seed, boolean augment,
         double[] loss, String device, int threads, String output, Progress progress);
 
     static native String finetuneUnet(Object[] slices, int pixelType, Object[] masks, int maskType,

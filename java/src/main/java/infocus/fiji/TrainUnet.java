@@ -13,6 +13,8 @@ public class TrainUnet extends Command {
     public static final String[] NORMS = {"config", "instance", "batch", "none"};
     /** Whether the network sees the focus profile: the configuration's, on or off. */
     public static final String[] PROFILES = {"config", "on", "off"};
+    /** Whether the network sees the default preset's band: the configuration's, on or off. */
+    public static final String[] GUIDES = PROFILES;
 
     /** The architecture and where the model goes. */
     public static final class Spec {
@@ -26,13 +28,24 @@ public class TrainUnet extends Command {
         public int context = -1;
         /** The focus profile as an input: "config" (the configuration's), "on" or "off". */
         public String profile = "config";
+        /** The default preset's band as an input: "config" (the configuration's), "on" or "off". */
+        public String guide = "config";
 
         /** -1: the configuration's; 1: on; 0: off (images only, as the paper). */
         int profileFlag() {
-            if (profile.equals("config")) return -1;
-            if (profile.equals("on")) return 1;
-            if (profile.equals("off")) return 0;
-            throw new InfocusException("invalid", "focus_profile must be config, on or off, not '" + profile + "'");
+            return flag(profile, "focus_profile");
+        }
+
+        /** -1: the configuration's; 1: on; 0: off (no guide, as the paper). */
+        int guideFlag() {
+            return flag(guide, "preset_guide");
+        }
+
+        private static int flag(String value, String key) {
+            if (value.equals("config")) return -1;
+            if (value.equals("on")) return 1;
+            if (value.equals("off")) return 0;
+            throw new InfocusException("invalid", key + " must be config, on or off, not '" + value + "'");
         }
     }
 
@@ -55,6 +68,7 @@ public class TrainUnet extends Command {
         f.choice("Norm", NORMS, s.norm);
         f.number("Z_context", -1, 0, "neighbour pairs at Z +-1, 2, 4... (-1: the config's; 0: one slice)");
         f.choice("Focus_profile", PROFILES, s.profile);
+        f.choice("Preset_guide", GUIDES, s.guide);
         t.addTo(f);
         if (!f.show(null)) return null;
         s.output = f.nextText();
@@ -65,6 +79,7 @@ public class TrainUnet extends Command {
         s.norm = f.nextChoice();
         s.context = f.nextInt();
         s.profile = f.nextChoice();
+        s.guide = f.nextChoice();
         t.readFrom(f);
         IJ.log("infocus: Train U-Net: " + execute(in, s, t, new Bar("training")));
         return new ImagePlus[0];
@@ -73,10 +88,11 @@ public class TrainUnet extends Command {
     /** Trains and writes {@code s.output}; returns the summary line. */
     public static String execute(final Input in, final Spec s, final Training t, final Native.Progress p) {
         final int profile = s.profileFlag();
+        final int guide = s.guideFlag();
         String line = Native.call(new Native.Call<String>() {
             public String run() {
                 return Native.trainUnet(in.slices, in.pixelType, in.width, in.height, s.labels, s.config, s.depth,
-                    s.baseChannels, s.norm, s.context, profile, t.epochs, t.batch, t.patch, t.lr, t.patience,
+                    s.baseChannels, s.norm, s.context, profile, guide, t.epochs, t.batch, t.patch, t.lr, t.patience,
                     t.validation, t.seed, t.augment, t.loss, t.device, t.threads, s.output, p);
             }
         });

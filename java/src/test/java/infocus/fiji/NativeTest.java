@@ -304,7 +304,7 @@ public class NativeTest {
             Native.call(new Native.Call<String>() {
                 public String run() {
                     return Native.trainUnet(in.slices, in.pixelType, in.width, in.height, "default", "default", 0, 0,
-                        "config", -1, 2, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
+                        "config", -1, 2, -1, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
                         t.augment, t.loss, t.device, t.threads, out, QUIET);
                 }
             });
@@ -312,6 +312,39 @@ public class NativeTest {
         } catch (InfocusException e) {
             assertEquals(e.getMessage(), "invalid", e.kind());
             assertTrue(e.getMessage(), e.getMessage().contains("focus profile"));
+        }
+        assertTrue(!new File(out).exists());
+    }
+
+    @Test
+    public void thePresetGuideIsTheConfigsOnOrOff() {
+        assertEquals("on", Defaults.get("unet_guide"));
+        final Input in = Input.of(stack16(), 1);
+        final Training t = new Training(false);
+        TrainUnet.Spec s = new TrainUnet.Spec();
+        assertEquals("config", s.guide);
+        s.guide = "yes";
+        try {
+            TrainUnet.execute(in, s, t, QUIET);
+            fail("preset_guide=yes accepted");
+        } catch (InfocusException e) {
+            assertEquals(e.getMessage(), "invalid", e.kind());
+            assertTrue(e.getMessage(), e.getMessage().contains("preset_guide"));
+        }
+        if (!Native.hasUnet()) return;
+        final String out = new File(System.getProperty("java.io.tmpdir"), "infocus-never-guide.safetensors").getPath();
+        try {
+            Native.call(new Native.Call<String>() {
+                public String run() {
+                    return Native.trainUnet(in.slices, in.pixelType, in.width, in.height, "default", "default", 0, 0,
+                        "config", -1, -1, 3, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
+                        t.augment, t.loss, t.device, t.threads, out, QUIET);
+                }
+            });
+            fail("guide 3 accepted");
+        } catch (InfocusException e) {
+            assertEquals(e.getMessage(), "invalid", e.kind());
+            assertTrue(e.getMessage(), e.getMessage().contains("preset guide"));
         }
         assertTrue(!new File(out).exists());
     }
