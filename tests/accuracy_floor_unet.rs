@@ -51,7 +51,12 @@ fn preset_iou() -> f64 {
         .iter()
         .map(|c| {
             let s = synth(&c.params, &Progress::none()).unwrap();
-            let m = segment(s.stack.view(), &SegmentParams::new(Preset::Default), &Progress::none()).unwrap();
+            let m = segment(
+                s.stack.view(),
+                &SegmentParams::new(Preset::Default),
+                &Progress::none(),
+            )
+            .unwrap();
             evaluate(m.mask.view(), s.truth.view()).unwrap().stack.iou
         })
         .sum();
@@ -63,11 +68,19 @@ fn the_shipped_models_keep_their_accuracy() {
     let weak = mean_iou("models/unet-synthetic.safetensors");
     let tuned = mean_iou("models/unet-synthetic-finetuned.safetensors");
     let preset = preset_iou();
-    eprintln!("quick-suite mean IoU: weak labels {weak:.3}, fine-tuned {tuned:.3}, default preset {preset:.3}");
-    assert!(weak >= preset - 0.05, "weak-label model {weak:.3} more than 0.05 below the preset's {preset:.3}");
+    eprintln!(
+        "quick-suite mean IoU: weak labels {weak:.3}, fine-tuned {tuned:.3}, default preset {preset:.3}"
+    );
+    assert!(
+        weak >= preset - 0.05,
+        "weak-label model {weak:.3} more than 0.05 below the preset's {preset:.3}"
+    );
     // Above the preset by 0.002 when set; libtorch's CPU kernels may round
     // differently elsewhere, hence the 0.002 of slack.
-    assert!(tuned >= preset - 0.002, "fine-tuned model {tuned:.3} below the preset's {preset:.3}");
+    assert!(
+        tuned >= preset - 0.002,
+        "fine-tuned model {tuned:.3} below the preset's {preset:.3}"
+    );
     assert!(
         weak >= MEAN_FLOORS.0,
         "weak-label model: mean IoU {weak:.3} < {}",
