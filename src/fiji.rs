@@ -145,6 +145,18 @@ fn size(v: jint, what: &str) -> Res<usize> {
     usize::try_from(v).map_err(|_| invalid(format!("{what} must be at least 0, not {v}")))
 }
 
+/// A config/on/off choice from Java: -1 keeps `config`'s value, 0 is off,
+/// 1 is on.
+fn on_off(v: jint, config: bool, what: &str) -> Res<bool> {
+    match v {
+        -1 => Ok(config),
+        0 | 1 => Ok(v == 1),
+        v => Err(invalid(format!(
+            "{what} must be -1 (the config's), 0 (off) or 1 (on), not {v}"
+        ))),
+    }
+}
+
 /// A Java pixel array type and the core's matching pixel type.
 trait Pixels: Copy + Default + 'static {
     type Java: jni::objects::TypeArray + Copy + Default;
@@ -787,26 +799,8 @@ pub extern "system" fn Java_infocus_fiji_Native_trainUnet<'l>(
         if context >= 0 {
             c.context = size(context, "Z context")?;
         }
-        // -1 keeps the configuration's; 0 images only, 1 the focus profile.
-        match profile {
-            -1 => {}
-            0 | 1 => c.profile = profile == 1,
-            v => {
-                return Err(invalid(format!(
-                    "focus profile must be -1 (the config's), 0 (off) or 1 (on), not {v}"
-                )));
-            }
-        }
-        // The same for the preset's guide.
-        match guide {
-            -1 => {}
-            0 | 1 => c.guide = guide == 1,
-            v => {
-                return Err(invalid(format!(
-                    "preset guide must be -1 (the config's), 0 (off) or 1 (on), not {v}"
-                )));
-            }
-        }
+        c.profile = on_off(profile, c.profile, "focus profile")?;
+        c.guide = on_off(guide, c.guide, "preset guide")?;
         c.validate()?;
         let params = train_params(
             env,

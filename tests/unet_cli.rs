@@ -78,7 +78,7 @@ mod with_torch {
     use super::*;
     use infocus::Stack;
     use infocus::io::read_stack;
-    use infocus::unet::{DeviceSpec, Model, PredictParams};
+    use infocus::unet::{DeviceSpec, Model, PredictParams, UnetConfig};
 
     const TINY: [&str; 14] = [
         "--threads", "1", "--device", "cpu", "--depth", "2", "--base-channels", "4", "--epochs",
@@ -198,40 +198,34 @@ mod with_torch {
 
     #[test]
     fn profile_overrides_the_configuration() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        write_synth(d, "a", 1);
-        for (config, flag, want) in [("default", "off", false), ("paper", "on", true)] {
-            let mut args = vec!["train", "a.tif", "-o", "p.safetensors", "--config", config, "--profile", flag];
-            args.extend(TINY);
-            let out = ok(&args, d);
-            assert_eq!(out.contains("focus profile"), want, "{out}");
-            let model = Model::load(&d.join("p.safetensors"), DeviceSpec::Cpu).unwrap();
-            assert_eq!(model.config().profile, want, "--config {config} --profile {flag}");
-        }
-        fails(&["train", "a.tif", "-o", "p2.safetensors", "--profile", "maybe"], d, &["--profile", "maybe"]);
-        assert!(!d.join("p2.safetensors").exists());
+        on_off_overrides_the_configuration("--profile", "focus profile", |c| c.profile);
     }
 
     #[test]
     fn guide_overrides_the_configuration() {
+        on_off_overrides_the_configuration("--guide", "preset guide", |c| c.guide);
+    }
+
+    /// `flag on|off` wins over `--config`, the summary names the input
+    /// (`shown`), the model file keeps it (`field`), the model predicts
+    /// from the stack alone (the profile and guide are recomputed from it,
+    /// as in training), and any other word is refused with no file left.
+    fn on_off_overrides_the_configuration(flag: &str, shown: &str, field: fn(&UnetConfig) -> bool) {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         write_synth(d, "a", 1);
-        for (config, flag, want) in [("default", "off", false), ("paper", "on", true)] {
-            let mut args = vec!["train", "a.tif", "-o", "g.safetensors", "--config", config, "--guide", flag];
+        for (config, value, want) in [("default", "off", false), ("paper", "on", true)] {
+            let mut args = vec!["train", "a.tif", "-o", "m.safetensors", "--config", config, flag, value];
             args.extend(TINY);
             let out = ok(&args, d);
-            assert_eq!(out.contains("preset guide"), want, "{out}");
-            let model = Model::load(&d.join("g.safetensors"), DeviceSpec::Cpu).unwrap();
-            assert_eq!(model.config().guide, want, "--config {config} --guide {flag}");
-            // The model predicts from the stack alone: the guide is
-            // recomputed from it, as in training.
-            let pred = ok(&["predict", "g.safetensors", "a.tif", "-o", "g.tif", "--no-flips"], d);
-            assert!(d.join("g.tif").exists(), "{pred}");
+            assert_eq!(out.contains(shown), want, "{out}");
+            let model = Model::load(&d.join("m.safetensors"), DeviceSpec::Cpu).unwrap();
+            assert_eq!(field(&model.config()), want, "--config {config} {flag} {value}");
+            let pred = ok(&["predict", "m.safetensors", "a.tif", "-o", "m.tif", "--no-flips"], d);
+            assert!(d.join("m.tif").exists(), "{pred}");
         }
-        fails(&["train", "a.tif", "-o", "g2.safetensors", "--guide", "yes"], d, &["--guide", "yes"]);
-        assert!(!d.join("g2.safetensors").exists());
+        fails(&["train", "a.tif", "-o", "m2.safetensors", flag, "maybe"], d, &[flag, "maybe"]);
+        assert!(!d.join("m2.safetensors").exists());
     }
 
     #[test]

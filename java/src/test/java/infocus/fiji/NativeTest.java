@@ -284,67 +284,54 @@ public class NativeTest {
 
     @Test
     public void theFocusProfileIsTheConfigsOnOrOff() {
-        assertEquals("on", Defaults.get("unet_profile"));
-        final Input in = Input.of(stack16(), 1);
-        final Training t = new Training(false);
         TrainUnet.Spec s = new TrainUnet.Spec();
         assertEquals("config", s.profile);
         s.profile = "maybe";
-        try {
-            TrainUnet.execute(in, s, t, QUIET);
-            fail("focus_profile=maybe accepted");
-        } catch (InfocusException e) {
-            assertEquals(e.getMessage(), "invalid", e.kind());
-            assertTrue(e.getMessage(), e.getMessage().contains("focus_profile"));
-        }
-        if (!Native.hasUnet()) return;
-        // The JNI door itself takes only -1 (the config's), 0 and 1.
-        final String out = new File(System.getProperty("java.io.tmpdir"), "infocus-never.safetensors").getPath();
-        try {
-            Native.call(new Native.Call<String>() {
-                public String run() {
-                    return Native.trainUnet(in.slices, in.pixelType, in.width, in.height, "default", "default", 0, 0,
-                        "config", -1, 2, -1, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
-                        t.augment, t.loss, t.device, t.threads, out, QUIET);
-                }
-            });
-            fail("profile 2 accepted");
-        } catch (InfocusException e) {
-            assertEquals(e.getMessage(), "invalid", e.kind());
-            assertTrue(e.getMessage(), e.getMessage().contains("focus profile"));
-        }
-        assertTrue(!new File(out).exists());
+        checkConfigOnOff("unet_profile", s, "focus_profile", 2, -1, "focus profile");
     }
 
     @Test
     public void thePresetGuideIsTheConfigsOnOrOff() {
-        assertEquals("on", Defaults.get("unet_guide"));
-        final Input in = Input.of(stack16(), 1);
-        final Training t = new Training(false);
         TrainUnet.Spec s = new TrainUnet.Spec();
         assertEquals("config", s.guide);
         s.guide = "yes";
+        checkConfigOnOff("unet_guide", s, "preset_guide", -1, 3, "preset guide");
+    }
+
+    /**
+     * A config/on/off choice of Train U-Net: on in the default config, a
+     * word other than config/on/off refused by the plugin (naming
+     * {@code macroKey}), and the JNI door taking only -1 (the config's), 0
+     * and 1 (here {@code profile} or {@code guide} is out of range; the
+     * message names {@code doorWhat}).
+     */
+    private void checkConfigOnOff(String defaultsKey, TrainUnet.Spec bad, String macroKey, final int profile,
+        final int guide, String doorWhat) {
+        assertEquals("on", Defaults.get(defaultsKey));
+        final Input in = Input.of(stack16(), 1);
+        final Training t = new Training(false);
         try {
-            TrainUnet.execute(in, s, t, QUIET);
-            fail("preset_guide=yes accepted");
+            TrainUnet.execute(in, bad, t, QUIET);
+            fail(macroKey + " accepted a bad word");
         } catch (InfocusException e) {
             assertEquals(e.getMessage(), "invalid", e.kind());
-            assertTrue(e.getMessage(), e.getMessage().contains("preset_guide"));
+            assertTrue(e.getMessage(), e.getMessage().contains(macroKey));
         }
         if (!Native.hasUnet()) return;
-        final String out = new File(System.getProperty("java.io.tmpdir"), "infocus-never-guide.safetensors").getPath();
+        final String out =
+            new File(System.getProperty("java.io.tmpdir"), "infocus-never-" + macroKey + ".safetensors").getPath();
         try {
             Native.call(new Native.Call<String>() {
                 public String run() {
                     return Native.trainUnet(in.slices, in.pixelType, in.width, in.height, "default", "default", 0, 0,
-                        "config", -1, -1, 3, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation, t.seed,
-                        t.augment, t.loss, t.device, t.threads, out, QUIET);
+                        "config", -1, profile, guide, t.epochs, t.batch, t.patch, t.lr, t.patience, t.validation,
+                        t.seed, t.augment, t.loss, t.device, t.threads, out, QUIET);
                 }
             });
-            fail("guide 3 accepted");
+            fail(doorWhat + " " + profile + "/" + guide + " accepted");
         } catch (InfocusException e) {
             assertEquals(e.getMessage(), "invalid", e.kind());
-            assertTrue(e.getMessage(), e.getMessage().contains("preset guide"));
+            assertTrue(e.getMessage(), e.getMessage().contains(doorWhat));
         }
         assertTrue(!new File(out).exists());
     }
